@@ -1,0 +1,5 @@
+//! `berth`: the command-line client.
+
+fn main() {
+    println!("berth: nothing here yet");
+}

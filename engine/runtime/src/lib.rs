@@ -1,0 +1,1 @@
+//! The OCI runtime: turns a bundle into a running, isolated process.
