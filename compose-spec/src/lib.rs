@@ -1,2 +1,4 @@
 //! The Compose specification as a library: load, interpolate, merge, validate and normalize
 //! Compose files the way compose-go does, with errors that name the file, line and field.
+
+pub mod yaml;
