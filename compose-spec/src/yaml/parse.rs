@@ -311,11 +311,9 @@ impl Builder {
         match self.stack.last() {
             None => Seg::Root,
             Some(Frame::Seq { items, .. }) => Seg::Index(items.len()),
-            Some(Frame::Map { key, .. }) => match key {
-                Some(k) => Seg::Key(k.name.clone()),
-                // A collection used as a key: reported as a non-string key when it completes.
-                None => Seg::Root,
-            },
+            Some(Frame::Map { key: Some(k), .. }) => Seg::Key(k.name.clone()),
+            // A collection used as a key: reported as a non-string key when it completes.
+            Some(Frame::Map { key: None, .. }) => Seg::Root,
         }
     }
 
