@@ -1,4 +1,6 @@
 //! The Compose specification as a library: load, interpolate, merge, validate and normalize
 //! Compose files the way compose-go does, with errors that name the file, line and field.
 
+pub mod de;
+pub mod interpolation;
 pub mod yaml;
