@@ -1,0 +1,26 @@
+//! The crate error: one variant per module error, folded with `#[from]`.
+
+use crate::image::reference::ReferenceError;
+use crate::image::store::StoreError;
+use crate::image::unpack::UnpackError;
+use crate::state::StateError;
+
+/// Any error the engine returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An invalid image reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The content store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metadata store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Unpacking a layer failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

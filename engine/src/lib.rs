@@ -1,0 +1,10 @@
+//! Berth's container engine as a library: images (content store, snapshots, registry client,
+//! archives) and the engine's transactional metadata store.
+
+pub mod error;
+pub mod image;
+pub mod state;
+
+pub use error::{Error, Result};
+/// Re-exported so callers build against the same OCI types as the engine.
+pub use oci_spec;
