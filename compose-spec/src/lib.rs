@@ -2,5 +2,10 @@
 //! Compose files the way compose-go does, with errors that name the file, line and field.
 
 pub mod de;
+pub mod error;
 pub mod interpolation;
+pub mod merge;
+pub mod transform;
 pub mod yaml;
+
+pub use error::{Error, Result};
