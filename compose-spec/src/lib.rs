@@ -2,6 +2,8 @@
 //! Compose files the way compose-go does, with errors that name the file, line and field.
 
 pub mod de;
+pub mod model;
+pub mod dotenv;
 pub mod error;
 pub mod interpolation;
 pub mod merge;

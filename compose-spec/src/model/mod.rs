@@ -1,0 +1,162 @@
+//! The typed Compose model: every top-level and service key of the current Compose
+//! specification, decoded from a merged [`yaml::Node`](crate::yaml::Node) and serialized in the
+//! field order and naming `docker compose config` (compose-go) prints.
+
+mod ports;
+mod resources;
+mod service;
+mod values;
+mod volumes;
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use ports::{ServicePort, parse_port};
+pub use resources::{External, FileObject, Ipam, IpamPool, Model, Network, Volume};
+pub use service::*;
+pub use values::{
+    Cpus, Duration, Extensions, FileMode, Mapping, MappingWithEquals, OptOut, UnitBytes,
+    split_shell,
+};
+pub use volumes::{
+    ServiceVolume, VolumeBind, VolumeImage, VolumeTmpfs, VolumeVolume, parse_volume,
+};
+
+use crate::de::{DecodeError, from_node};
+use crate::yaml::Node;
+
+/// A Compose project: the canonical model `docker compose config` prints.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// The project name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Services by name.
+    #[serde(default, serialize_with = "values::sorted")]
+    pub services: IndexMap<String, Service>,
+    /// Networks by key.
+    #[serde(
+        default,
+        deserialize_with = "nullable_map",
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub networks: IndexMap<String, Network>,
+    /// Volumes by key.
+    #[serde(
+        default,
+        deserialize_with = "nullable_map",
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub volumes: IndexMap<String, Volume>,
+    /// Secrets by key.
+    #[serde(
+        default,
+        deserialize_with = "nullable_map",
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub secrets: IndexMap<String, FileObject>,
+    /// Configs by key.
+    #[serde(
+        default,
+        deserialize_with = "nullable_map",
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub configs: IndexMap<String, FileObject>,
+    /// AI models by key.
+    #[serde(
+        default,
+        deserialize_with = "nullable_map",
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub models: IndexMap<String, Model>,
+    /// Obsolete `version`, accepted and ignored as compose does.
+    #[serde(
+        default,
+        skip_serializing,
+        deserialize_with = "values::opt_string_like"
+    )]
+    pub version: Option<String>,
+    /// `include` is applied by the loader; a leftover entry is accepted and not printed.
+    #[serde(default, skip_serializing)]
+    pub include: Option<Ignored>,
+    /// `x-*` keys.
+    #[serde(
+        rename = "#extensions",
+        default,
+        serialize_with = "values::sorted",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub extensions: Extensions,
+    /// The project directory relative paths were resolved against.
+    #[serde(skip)]
+    pub working_dir: PathBuf,
+    /// The Compose files the project was loaded from.
+    #[serde(skip)]
+    pub compose_files: Vec<PathBuf>,
+    /// The environment used for interpolation and `environment` resolution.
+    #[serde(skip)]
+    pub environment: IndexMap<String, String>,
+    /// Services disabled by profiles, kept for `--profiles` and dependency errors.
+    #[serde(skip)]
+    pub disabled_services: IndexMap<String, Service>,
+}
+
+/// A value that is accepted and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ignored;
+
+impl<'de> Deserialize<'de> for Ignored {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
+    }
+}
+
+impl Project {
+    /// Decode a project from the merged, interpolated YAML of all its files.
+    pub fn from_node(node: &Node) -> Result<Project, DecodeError> {
+        if node.as_map().is_none() {
+            return Err(
+                DecodeError::at(&node.loc, "", "top-level object must be a mapping").bare_message(),
+            );
+        }
+        let mut p: Project = from_node(node)?;
+        for (name, s) in p.services.iter_mut() {
+            s.name.clone_from(name);
+        }
+        Ok(p)
+    }
+
+    /// Service names in alphabetical order.
+    pub fn service_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.services.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+impl DecodeError {
+    fn bare_message(mut self) -> Self {
+        self.attach_path = false;
+        self
+    }
+}
+
+/// A mapping whose values may be `null`, meaning "all defaults".
+fn nullable_map<'de, D, T>(d: D) -> Result<IndexMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let m: IndexMap<String, Option<T>> = IndexMap::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
