@@ -3,7 +3,6 @@
 
 pub mod de;
 pub mod model;
-pub mod dotenv;
 pub mod error;
 pub mod interpolation;
 pub mod merge;
