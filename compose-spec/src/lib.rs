@@ -6,6 +6,7 @@ pub mod model;
 pub mod error;
 pub mod interpolation;
 pub mod merge;
+pub mod output;
 pub mod transform;
 pub mod yaml;
 

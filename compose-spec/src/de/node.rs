@@ -78,7 +78,7 @@ impl<'a> NodeDeserializer<'a> {
     }
 
     fn integer(&self) -> Result<i128, DecodeError> {
-        match self.scalar().map(Scalar::resolve) {
+        match self.scalar().map(resolve) {
             Some(Resolved::Int(i)) => Ok(i128::from(i)),
             Some(Resolved::Str(t)) => t
                 .trim()
@@ -90,7 +90,7 @@ impl<'a> NodeDeserializer<'a> {
     }
 
     fn float(&self) -> Result<f64, DecodeError> {
-        match self.scalar().map(Scalar::resolve) {
+        match self.scalar().map(resolve) {
             Some(Resolved::Int(i)) => Ok(i as f64),
             Some(Resolved::Float(f)) => Ok(f),
             Some(Resolved::Str(t)) => t.trim().parse().map_err(|_| self.fail("must be a number")),
@@ -114,6 +114,21 @@ impl<'a> NodeDeserializer<'a> {
             _ => Err(self.fail("must be a mapping")),
         }
     }
+}
+
+/// The scalar's type as go-yaml v3 resolves it: like the YAML 1.2 core schema, except that a
+/// plain `0440` is octal (go-yaml parses integers with Go's base prefixes), as in file modes.
+fn resolve(s: &Scalar) -> Resolved<'_> {
+    let r = s.resolve();
+    if let Resolved::Int(_) = r {
+        let t = s.text.strip_prefix(['-', '+']).unwrap_or(&s.text);
+        if t.len() > 1 && t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(v) = i64::from_str_radix(&t[1..], 8) {
+                return Resolved::Int(if s.text.starts_with('-') { -v } else { v });
+            }
+        }
+    }
+    r
 }
 
 /// Go's `strconv.ParseBool` spellings, which compose-go accepts for interpolated booleans.
@@ -141,7 +156,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         let r = match &self.node.value {
             Value::Null => visitor.visit_unit(),
-            Value::Scalar(s) => match s.resolve() {
+            Value::Scalar(s) => match resolve(s) {
                 Resolved::Bool(b) => visitor.visit_bool(b),
                 Resolved::Int(i) => visitor.visit_i64(i),
                 Resolved::Float(f) => visitor.visit_f64(f),
@@ -157,7 +172,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        let b = match self.scalar().map(Scalar::resolve) {
+        let b = match self.scalar().map(resolve) {
             Some(Resolved::Bool(b)) => b,
             Some(Resolved::Str(t)) => {
                 parse_bool(t).ok_or_else(|| self.fail("must be a boolean"))?
@@ -191,7 +206,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
-        match self.scalar().map(Scalar::resolve) {
+        match self.scalar().map(resolve) {
             Some(Resolved::Str(t)) => visitor.visit_str(t).map_err(|e| self.locate(e)),
             _ => Err(self.fail("must be a string")),
         }
@@ -301,7 +316,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDeserializer<'a> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
-        match self.scalar().map(Scalar::resolve) {
+        match self.scalar().map(resolve) {
             Some(Resolved::Str(t)) => {
                 let d: de::value::StrDeserializer<'_, DecodeError> = t.into_deserializer();
                 visitor.visit_enum(d).map_err(|e| self.locate(e))

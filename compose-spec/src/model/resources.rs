@@ -91,7 +91,7 @@ pub struct Network {
     )]
     pub driver_opts: Mapping,
     /// IP address management.
-    #[serde(skip_serializing_if = "Ipam::is_empty")]
+    #[serde(skip_serializing_if = "Ipam::skip")]
     pub ipam: Ipam,
     /// Managed outside the project.
     #[serde(skip_serializing_if = "External::is_false")]
@@ -154,6 +154,11 @@ impl Ipam {
     /// True when nothing is set.
     pub fn is_empty(&self) -> bool {
         self == &Ipam::default()
+    }
+
+    /// Go's JSON marshalling always writes `ipam` (a struct); YAML omits it when empty.
+    fn skip(&self) -> bool {
+        self.is_empty() && !crate::output::json_mode()
     }
 }
 

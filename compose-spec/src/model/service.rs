@@ -109,7 +109,7 @@ pub struct Service {
     pub cpu_shares: Option<i64>,
     /// Command, split like a shell when written as a string.
     #[serde(
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "skip_command",
         deserialize_with = "values::command"
     )]
     pub command: Option<Vec<String>>,
@@ -170,7 +170,7 @@ pub struct Service {
     pub domainname: Option<String>,
     /// Entrypoint, split like a shell when written as a string.
     #[serde(
-        skip_serializing_if = "Option::is_none",
+        skip_serializing_if = "skip_command",
         deserialize_with = "values::command"
     )]
     pub entrypoint: Option<Vec<String>>,
@@ -425,6 +425,11 @@ pub struct Service {
         serialize_with = "values::sorted"
     )]
     pub extensions: Extensions,
+}
+
+/// compose-go's JSON marshalling keeps `command`/`entrypoint` as `null` (YAML omits them).
+fn skip_command(c: &Option<Vec<String>>) -> bool {
+    c.is_none() && !crate::output::json_mode()
 }
 
 fn micros_or_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

@@ -1,0 +1,486 @@
+//! Printing the model as `docker compose config` does: YAML in go-yaml v3's style (2-space
+//! indentation, indented sequences, sorted maps, the same quoting rules) or JSON as Go's
+//! `json.MarshalIndent` writes it (HTML-escaped, `x-*` keys only at the top level).
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::de::EXTENSIONS_FIELD;
+
+thread_local! {
+    static JSON_MODE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while serializing for JSON output or the config hash: compose-go's JSON marshalling
+/// differs from its YAML one in a few places (`command: null`, `ipam: {}`, no extensions).
+pub fn json_mode() -> bool {
+    JSON_MODE.with(Cell::get)
+}
+
+/// Serialize a value to a JSON tree with JSON-mode field rules.
+pub fn to_json_value<T: Serialize>(value: &T) -> serde_json::Result<Value> {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            JSON_MODE.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(JSON_MODE.with(|c| c.replace(true)));
+    serde_json::to_value(value)
+}
+
+/// Serialize a value to a JSON tree with YAML-mode field rules.
+pub fn to_yaml_value<T: Serialize>(value: &T) -> serde_json::Result<Value> {
+    serde_json::to_value(value)
+}
+
+/// The YAML-mode tree with `#extensions` inlined: what the YAML output reads back as.
+pub fn to_plain_value<T: Serialize>(value: &T) -> serde_json::Result<Value> {
+    fn inline(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut out = serde_json::Map::with_capacity(m.len());
+                for (k, v) in m {
+                    if k == EXTENSIONS_FIELD {
+                        if let Value::Object(ext) = v {
+                            out.extend(ext);
+                        }
+                    } else {
+                        out.insert(k, inline(v));
+                    }
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(inline).collect()),
+            other => other,
+        }
+    }
+    Ok(inline(to_yaml_value(value)?))
+}
+
+/// Render as YAML the way go-yaml v3 (and so `docker compose config`) does.
+pub fn to_yaml<T: Serialize>(value: &T) -> serde_json::Result<String> {
+    let v = to_yaml_value(value)?;
+    let mut out = String::new();
+    match &v {
+        Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
+        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
+        other => {
+            emit_inline(other, 0, &mut out);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Render as indented JSON the way Go's `json.MarshalIndent(v, "", "  ")` does.
+pub fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
+    let mut v = to_json_value(value)?;
+    // Only the project's own `x-*` keys survive JSON marshalling.
+    if let Value::Object(m) = &mut v {
+        if let Some(Value::Object(ext)) = m.shift_remove(EXTENSIONS_FIELD) {
+            m.extend(ext);
+        }
+    }
+    strip_extensions(&mut v);
+    let s = serde_json::to_string_pretty(&v)?;
+    Ok(go_html_escape(&s))
+}
+
+/// Drop nested extension objects (JSON marshalling has `json:"-"` on them).
+pub fn strip_extensions(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.shift_remove(EXTENSIONS_FIELD);
+            for (_, x) in m.iter_mut() {
+                strip_extensions(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_extensions),
+        _ => {}
+    }
+}
+
+fn go_html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Entries of an object with `#extensions` inlined at its end (YAML's `,inline`).
+fn entries(m: &serde_json::Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    m.iter().flat_map(|(k, v)| {
+        let inner: Box<dyn Iterator<Item = (&String, &Value)>> = if k == EXTENSIONS_FIELD {
+            match v {
+                Value::Object(ext) => Box::new(ext.iter()),
+                _ => Box::new(std::iter::empty()),
+            }
+        } else {
+            Box::new(std::iter::once((k, v)))
+        };
+        inner
+    })
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn is_empty_collection(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => entries(m).next().is_none(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn emit_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
+    let mut first = true;
+    for (k, v) in entries(m) {
+        if !first {
+            pad(out, indent);
+        }
+        first = false;
+        emit_key_value(k, v, indent, out);
+    }
+}
+
+/// Write `key: value` (the caller has written the indentation of the first line).
+fn emit_key_value(k: &str, v: &Value, indent: usize, out: &mut String) {
+    write_scalar_str(k, indent, out, true);
+    out.push(':');
+    match v {
+        Value::Object(m) if !is_empty_collection(v) => {
+            out.push('\n');
+            pad(out, indent + 2);
+            emit_map(m, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            emit_seq(a, indent + 2, out);
+        }
+        _ => {
+            out.push(' ');
+            emit_inline(v, indent + 2, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
+    for item in a {
+        pad(out, indent);
+        out.push_str("- ");
+        match item {
+            Value::Object(m) if !is_empty_collection(item) => emit_map(m, indent + 2, out),
+            Value::Array(inner) if !inner.is_empty() => {
+                // A nested sequence starts on the dash's line.
+                let mut tmp = String::new();
+                emit_seq(inner, indent + 2, &mut tmp);
+                out.push_str(tmp.trim_start());
+            }
+            _ => {
+                emit_inline(item, indent + 2, out);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn emit_inline(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                out.push_str(&go_yaml_float(f));
+            } else {
+                let _ = write!(out, "{n}");
+            }
+        }
+        Value::String(s) => write_scalar_str(s, indent, out, false),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn go_yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.to_string();
+    }
+    let s = format!("{f}");
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
+    if !(-4..21).contains(&exp) {
+        // Go's 'g' format switches to exponent notation for large/small magnitudes.
+        let e = format!("{f:e}");
+        if let Some((m, x)) = e.split_once('e') {
+            let x: i32 = x.parse().unwrap_or(0);
+            let sign = if x < 0 { '-' } else { '+' };
+            return format!("{m}e{sign}{:02}", x.abs());
+        }
+    }
+    s
+}
+
+/// How go-yaml v3 would write a string scalar.
+fn write_scalar_str(s: &str, indent: usize, out: &mut String, is_key: bool) {
+    if s.contains('\n') && !is_key && printable(s) {
+        write_literal(s, indent, out);
+        return;
+    }
+    if !printable(s) {
+        write_double_quoted(s, out);
+        return;
+    }
+    if resolves_to_non_string(s) {
+        write_double_quoted(s, out);
+        return;
+    }
+    if plain_allowed(s) {
+        out.push_str(s);
+    } else {
+        out.push('\'');
+        out.push_str(&s.replace('\'', "''"));
+        out.push('\'');
+    }
+}
+
+fn printable(s: &str) -> bool {
+    s.chars().all(|c| {
+        c == '\n'
+            || c == '\t'
+            || (c >= ' ' && c != '\u{7f}' && !('\u{80}'..'\u{a0}').contains(&c)) && c != '\u{feff}'
+    })
+}
+
+fn write_double_quoted(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_literal(s: &str, indent: usize, out: &mut String) {
+    out.push('|');
+    if s.starts_with(' ') || s.starts_with('\n') {
+        let _ = write!(out, "{}", 2);
+    }
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    match trailing {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    let body = if trailing == 1 { &s[..s.len() - 1] } else { s };
+    let body = if trailing > 1 {
+        &body[..body.len() - 1]
+    } else {
+        body
+    };
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+    }
+    // The caller writes the final line break.
+}
+
+/// go-yaml v3 quotes strings that would read back as another type, including YAML 1.1
+/// booleans and base-60 numbers.
+fn resolves_to_non_string(s: &str) -> bool {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False"
+        | "FALSE" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf"
+        | "-.INF" | ".nan" | ".NaN" | ".NAN" | "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N"
+        | "no" | "No" | "NO" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
+            return true;
+        }
+        _ => {}
+    }
+    let b = s.as_bytes();
+    let first = b[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return false;
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    if go_int(&plain) {
+        return true;
+    }
+    if is_yaml_float(s) {
+        return true;
+    }
+    is_base60(s)
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` syntax (sign, 0x/0o/0b/leading-0 prefixes).
+fn go_int(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if t.is_empty() {
+        return false;
+    }
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if let Some(o) = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")) {
+        (o, 8)
+    } else if let Some(b) = t.strip_prefix("0b").or_else(|| t.strip_prefix("0B")) {
+        (b, 2)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let ok_mantissa = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+                && !(a.is_empty() && b.is_empty())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let ok_exp = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+        }
+    };
+    ok_mantissa && ok_exp
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (main, frac) = match t.split_once('.') {
+        Some((m, f)) => (m, Some(f)),
+        None => (t, None),
+    };
+    if let Some(f) = frac {
+        if !f.chars().all(|c| c.is_ascii_digit() || c == '_') {
+            return false;
+        }
+    }
+    let mut parts = main.split(':');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    if head.is_empty()
+        || !head.as_bytes()[0].is_ascii_digit()
+        || !head.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return false;
+    }
+    let mut n = 0;
+    for p in parts {
+        n += 1;
+        let ok = match p.as_bytes() {
+            [d] => d.is_ascii_digit(),
+            [a, d] => (b'0'..=b'5').contains(a) && d.is_ascii_digit(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    n > 0
+}
+
+/// libyaml's analysis of whether a scalar may be written plain in block context.
+fn plain_allowed(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return false;
+    }
+    if chars[0] == ' ' || chars[chars.len() - 1] == ' ' {
+        return false;
+    }
+    if s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    let blank_at = |i: usize| i >= chars.len() || chars[i] == ' ' || chars[i] == '\t';
+    for (i, &c) in chars.iter().enumerate() {
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => return false,
+                '?' | ':' | '-' if blank_at(1) => return false,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if blank_at(i + 1) => return false,
+                '#' if chars[i - 1] == ' ' || chars[i - 1] == '\t' => return false,
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_matches_go_yaml_style() {
+        let v = json!({
+            "services": {"web": {
+                "command": ["-p", "3000", "a: b"],
+                "environment": {"A": null, "B": "yes", "C": "0440"},
+                "dockerfile_inline": "FROM alpine\nRUN x\n",
+                "ports": [{"target": 80, "published": "8080"}],
+                "volume": {},
+                "cpus": 0.5
+            }}
+        });
+        let y = to_yaml(&v).unwrap();
+        assert_eq!(
+            y,
+            "services:\n  web:\n    command:\n      - -p\n      - \"3000\"\n      - 'a: b'\n    environment:\n      A: null\n      B: \"yes\"\n      C: \"0440\"\n    dockerfile_inline: |\n      FROM alpine\n      RUN x\n    ports:\n      - target: 80\n        published: \"8080\"\n    volume: {}\n    cpus: 0.5\n"
+        );
+    }
+}
