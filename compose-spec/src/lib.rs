@@ -2,6 +2,7 @@
 //! Compose files the way compose-go does, with errors that name the file, line and field.
 
 pub mod de;
+pub mod dotenv;
 pub mod model;
 pub mod error;
 pub mod interpolation;
