@@ -45,12 +45,14 @@ pub enum Error {
     },
 
     /// A `.env` or `env_file` could not be parsed.
-    #[error("failed to read {}: {message}", .path.display())]
-    EnvFile {
+    #[error(transparent)]
+    Dotenv(#[from] crate::dotenv::DotenvError),
+
+    /// An env file given with `--env-file`, `COMPOSE_ENV_FILES` or `include.env_file` is missing.
+    #[error("couldn't find env file: {}", .path.display())]
+    EnvFileNotFound {
         /// The file.
         path: PathBuf,
-        /// The parser's explanation.
-        message: String,
     },
 
     /// No Compose file given and none found by discovery.

@@ -76,16 +76,29 @@ pub fn to_yaml<T: Serialize>(value: &T) -> serde_json::Result<String> {
     Ok(out)
 }
 
-/// Render as indented JSON the way Go's `json.MarshalIndent(v, "", "  ")` does.
+/// Render as indented JSON the way compose-go's `Project.MarshalJSON` does: a Go map (keys
+/// sorted) of name, services, networks, volumes, secrets, configs and the project's `x-*` keys,
+/// indented by two spaces, with no final newline.
 pub fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    let mut v = to_json_value(value)?;
-    // Only the project's own `x-*` keys survive JSON marshalling.
-    if let Value::Object(m) = &mut v {
-        if let Some(Value::Object(ext)) = m.shift_remove(EXTENSIONS_FIELD) {
-            m.extend(ext);
+    let v = to_json_value(value)?;
+    let v = match v {
+        Value::Object(mut m) => {
+            let ext = m.shift_remove(EXTENSIONS_FIELD);
+            m.shift_remove("models");
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            if let Some(Value::Object(ext)) = ext {
+                entries.extend(ext);
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut v = Value::Object(entries.into_iter().collect());
+            strip_extensions(&mut v);
+            v
         }
-    }
-    strip_extensions(&mut v);
+        mut other => {
+            strip_extensions(&mut other);
+            other
+        }
+    };
     let s = serde_json::to_string_pretty(&v)?;
     Ok(go_html_escape(&s))
 }
@@ -104,7 +117,8 @@ pub fn strip_extensions(v: &mut Value) {
     }
 }
 
-fn go_html_escape(s: &str) -> String {
+/// Go's `encoding/json` escaping of `<`, `>`, `&`, U+2028 and U+2029.
+pub fn go_html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -112,37 +112,25 @@ pub fn strip_tags(mut node: Node) -> Option<Node> {
     if node.tag == Tag::Reset {
         return None;
     }
-    if matches!(node.tag, Tag::Override) {
+    strip_in_place(&mut node);
+    Some(node)
+}
+
+fn strip_in_place(node: &mut Node) {
+    if node.tag == Tag::Override {
         node.tag = Tag::None;
     }
     match &mut node.value {
         Value::Map(m) => {
-            if m.values().any(has_compose_tag_shallow) || m.values().any(has_nested) {
-                let old = std::mem::take(m);
-                *m = old
-                    .into_iter()
-                    .filter_map(|(k, v)| strip_tags(v).map(|v| (k, v)))
-                    .collect();
-            }
+            m.retain(|_, v| v.tag != Tag::Reset);
+            m.values_mut().for_each(strip_in_place);
         }
         Value::Seq(items) => {
-            if items.iter().any(has_compose_tag_shallow) || items.iter().any(has_nested) {
-                let old = std::mem::take(items);
-                *items = old.into_iter().filter_map(strip_tags).collect();
-            }
+            items.retain(|v| v.tag != Tag::Reset);
+            items.iter_mut().for_each(strip_in_place);
         }
         _ => {}
     }
-    Some(node)
-}
-
-fn has_compose_tag_shallow(n: &Node) -> bool {
-    matches!(n.tag, Tag::Reset | Tag::Override)
-}
-
-/// True when a collection holds a collection (which may hide a tag deeper down).
-fn has_nested(n: &Node) -> bool {
-    matches!(n.value, Value::Map(_) | Value::Seq(_))
 }
 
 type Rule = fn(Node, Node, &mut TreePath) -> Result<Node>;

@@ -205,11 +205,11 @@ fn transform_build(v: &mut Node, path: &str, lenient: bool) -> Result<()> {
                     }
                 }
             }
-            "provenance" | "sbom" => {
-                if matches!(x.value, Value::Scalar(_)) && !is_string_scalar(x) {
-                    let text = go_text(x);
-                    *x = string(text, &x.loc);
-                }
+            "provenance" | "sbom"
+                if matches!(x.value, Value::Scalar(_)) && !is_string_scalar(x) =>
+            {
+                let text = go_text(x);
+                *x = string(text, &x.loc);
             }
             "additional_contexts" => key_value(x, &format!("{path}.{}", k.name), lenient)?,
             "ssh" => ssh(x, &format!("{path}.ssh"))?,
@@ -563,6 +563,100 @@ fn omit_empty_dns(root: &mut Node) {
         if let Some(dns) = service.as_map_mut().and_then(|m| m.get_mut("dns")) {
             if let Value::Seq(items) = &mut dns.value {
                 items.retain(|i| !(i.is_null() || i.as_str() == Some("")));
+            }
+        }
+    }
+}
+
+/// compose-go's `SetDefaultValues`: defaults that must exist before relative paths are
+/// resolved (`build.context: .`) or that keyed merging relies on (port protocol, secret target).
+pub fn set_defaults(root: &mut Node) {
+    let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for service in services.values_mut() {
+        let Some(m) = service.as_map_mut() else {
+            continue;
+        };
+        for (k, v) in m.iter_mut() {
+            let loc = v.loc.clone();
+            match k.name.as_str() {
+                "build" => {
+                    if let Some(b) = v.as_map_mut() {
+                        set_default(b, "context", string(".", &loc));
+                    }
+                }
+                "secrets" => {
+                    if let Value::Seq(items) = &mut v.value {
+                        for item in items.iter_mut() {
+                            let loc = item.loc.clone();
+                            if let Some(s) = item.as_map_mut() {
+                                let source = s.get("source").map(go_text).unwrap_or_default();
+                                set_default(
+                                    s,
+                                    "target",
+                                    string(format!("/run/secrets/{source}"), &loc),
+                                );
+                            }
+                        }
+                    }
+                }
+                "ports" => {
+                    if let Value::Seq(items) = &mut v.value {
+                        for item in items.iter_mut() {
+                            let loc = item.loc.clone();
+                            if let Some(p) = item.as_map_mut() {
+                                set_default(p, "protocol", string("tcp", &loc));
+                                set_default(p, "mode", string("ingress", &loc));
+                            }
+                        }
+                    }
+                }
+                "gpus" => device_request_defaults(v),
+                "deploy" => {
+                    if let Some(devices) = v
+                        .as_map_mut()
+                        .and_then(|d| d.get_mut("resources"))
+                        .and_then(Node::as_map_mut)
+                        .and_then(|r| r.get_mut("reservations"))
+                        .and_then(Node::as_map_mut)
+                        .and_then(|r| r.get_mut("devices"))
+                    {
+                        device_request_defaults(devices);
+                    }
+                }
+                "volumes" => {
+                    if let Value::Seq(items) = &mut v.value {
+                        for item in items.iter_mut() {
+                            let loc = item.loc.clone();
+                            if let Some(b) = item
+                                .as_map_mut()
+                                .and_then(|i| i.get_mut("bind"))
+                                .and_then(Node::as_map_mut)
+                            {
+                                set_default(b, "create_host_path", plain("true", &loc));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn device_request_defaults(v: &mut Node) {
+    if let Value::Seq(items) = &mut v.value {
+        for item in items.iter_mut() {
+            let loc = item.loc.clone();
+            if let Some(d) = item.as_map_mut() {
+                if !d.contains_key("count") && !d.contains_key("device_ids") {
+                    d.insert(key("count", &loc), string("all", &loc));
+                }
             }
         }
     }
