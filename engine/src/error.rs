@@ -1,6 +1,10 @@
 //! The crate error: one variant per module error, folded with `#[from]`.
 
+use crate::image::ImageError;
+use crate::image::archive::ArchiveError;
 use crate::image::reference::ReferenceError;
+use crate::image::registry::RegistryError;
+use crate::image::snapshot::SnapshotError;
 use crate::image::store::StoreError;
 use crate::image::unpack::UnpackError;
 use crate::state::StateError;
@@ -17,6 +21,18 @@ pub enum Error {
     /// The metadata store failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A snapshot operation failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Talking to a registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// An image archive could not be read or written.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// An image-level operation failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
     /// Unpacking a layer failed.
     #[error(transparent)]
     Unpack(#[from] UnpackError),

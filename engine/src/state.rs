@@ -51,6 +51,9 @@ pub struct LayerRecord {
     pub diff_id: Digest,
     /// Chain ID, the key of the layer's snapshot.
     pub chain_id: Digest,
+    /// Size of the uncompressed tar.
+    #[serde(default)]
+    pub diff_size: u64,
 }
 
 /// An image as stored in the metadata store.
