@@ -1,0 +1,151 @@
+//! `berth compose config`: print the canonical model as `docker compose config` (v2) does.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use compose_spec::hash::service_hash;
+use compose_spec::output;
+
+use super::ComposeArgs;
+use super::project::{Switches, load};
+
+/// Output formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// YAML, as go-yaml writes it.
+    Yaml,
+    /// Indented JSON.
+    Json,
+}
+
+/// Flags of `compose config`.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Format the output.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+    /// Print the service names, one per line.
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one per line.
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the network names, one per line.
+    #[arg(long)]
+    pub networks: bool,
+    /// Print the profile names, one per line.
+    #[arg(long)]
+    pub profiles: bool,
+    /// Print the image names, one per line.
+    #[arg(long)]
+    pub images: bool,
+    /// Print the service config hash, one per line ("*" for all services).
+    #[arg(long, value_name = "SERVICES")]
+    pub hash: Option<String>,
+    /// Only validate the configuration, don't print anything.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't interpolate environment variables.
+    #[arg(long)]
+    pub no_interpolate: bool,
+    /// Don't normalize the compose model.
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Don't resolve file paths.
+    #[arg(long)]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency (undefined resources...).
+    #[arg(long)]
+    pub no_consistency: bool,
+    /// Save to file (default to stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Services to render (and their dependencies' profiles).
+    pub service_names: Vec<String>,
+}
+
+/// Run `compose config`.
+pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
+    let sw = Switches {
+        interpolate: !args.no_interpolate,
+        normalize: !args.no_normalize,
+        resolve_paths: !args.no_path_resolution,
+        consistency: !args.no_consistency,
+    };
+    let loaded = load(global, sw, &args.service_names)?;
+    let project = &loaded.project;
+    let mut out = String::new();
+    if args.services {
+        for name in project.service_names() {
+            out.push_str(name);
+            out.push('\n');
+        }
+    } else if args.volumes {
+        for name in sorted_keys(project.volumes.keys()) {
+            out.push_str(name);
+            out.push('\n');
+        }
+    } else if args.networks {
+        for name in sorted_keys(project.networks.keys()) {
+            out.push_str(name);
+            out.push('\n');
+        }
+    } else if args.profiles {
+        for p in &loaded.all_profiles {
+            out.push_str(p);
+            out.push('\n');
+        }
+    } else if args.images {
+        for name in project.service_names() {
+            let s = &project.services[name];
+            match &s.image {
+                Some(image) => out.push_str(image),
+                None => out.push_str(&format!("{}-{}", project.name, name)),
+            }
+            out.push('\n');
+        }
+    } else if let Some(which) = &args.hash {
+        let selected: Vec<&str> = if which == "*" {
+            project.service_names()
+        } else {
+            which.split(',').map(str::trim).collect()
+        };
+        for name in selected {
+            let Some(s) = project.services.get(name) else {
+                bail!("no such service: {name}");
+            };
+            out.push_str(&format!("{name} {}\n", service_hash(s)?));
+        }
+    } else {
+        out = match args.format {
+            Format::Yaml => output::to_yaml(project)?,
+            Format::Json => output::to_json(project)?,
+        };
+        if !args.no_interpolate {
+            // A literal `$` left after interpolation must read back as itself.
+            out = out.replace('$', "$$");
+        }
+    }
+    if args.quiet {
+        return Ok(());
+    }
+    match &args.output {
+        Some(path) if !out.is_empty() => {
+            std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?
+        }
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(out.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn sorted_keys<'a>(keys: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = keys.map(String::as_str).collect();
+    v.sort_unstable();
+    v
+}
