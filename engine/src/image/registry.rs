@@ -106,6 +106,7 @@ impl RegistryError {
                 source.is_timeout()
                     || source.is_connect()
                     || source.is_body()
+                    || source.is_decode()
                     || source.is_request()
             }
             Self::Status { status, .. } => {
