@@ -13,6 +13,18 @@ pub enum Error {
     #[error(transparent)]
     Yaml(#[from] ParseError),
 
+    /// The merged tree does not decode into the typed model (wrong type, unknown key...).
+    #[error(transparent)]
+    Decode(#[from] crate::de::DecodeError),
+
+    /// The model breaks a rule of the specification, or references something undefined.
+    #[error(transparent)]
+    Validation(#[from] crate::validate::ValidationError),
+
+    /// Normalization could not read an `env_file` or `label_file`.
+    #[error(transparent)]
+    Normalize(#[from] crate::normalize::NormalizeError),
+
     /// A `$` expression could not be substituted.
     #[error("{loc}: {}", .source.at_path(.path))]
     Interpolation {
@@ -87,6 +99,15 @@ pub enum Error {
         /// The value's YAML path.
         path: String,
         /// What is wrong.
+        message: String,
+    },
+
+    /// A value has the wrong type for the specification (checked by the loader itself).
+    #[error("{loc}: {message}")]
+    Schema {
+        /// Where the value is.
+        loc: Location,
+        /// What is wrong (`name must be a string`).
         message: String,
     },
 

@@ -141,6 +141,44 @@ impl ServiceEdges {
         }
     }
 
+    /// Read the edges of a typed service.
+    pub fn from_service(service: &crate::model::Service) -> Self {
+        use crate::model::DependencyCondition as C;
+        let mut e = ServiceEdges::default();
+        for (name, d) in &service.depends_on {
+            let condition = match d.condition {
+                C::ServiceStarted => Condition::ServiceStarted,
+                C::ServiceHealthy => Condition::ServiceHealthy,
+                C::ServiceCompletedSuccessfully => Condition::ServiceCompletedSuccessfully,
+            };
+            e.deps.push((
+                name.clone(),
+                Dependency {
+                    condition,
+                    required: d.required,
+                    restart: d.restart,
+                    via: Via::DependsOn,
+                },
+            ));
+        }
+        for l in &service.links {
+            e.add_link(l);
+        }
+        for v in &service.volumes_from {
+            e.add_volumes_from(v);
+        }
+        for (v, via) in [
+            (&service.network_mode, Via::NetworkMode),
+            (&service.ipc, Via::Ipc),
+            (&service.pid, Via::Pid),
+        ] {
+            if let Some(v) = v {
+                e.add_namespace(v, via);
+            }
+        }
+        e
+    }
+
     /// Read the edges of a service from its (canonical or short-syntax) node.
     pub fn from_node(service: &Node) -> Self {
         let mut e = ServiceEdges::default();
@@ -259,6 +297,21 @@ impl ServiceGraph {
         let g = ServiceGraph { graph, index };
         g.check_cycle()?;
         Ok(g)
+    }
+
+    /// Build the graph of a typed project's enabled services.
+    pub fn from_project(project: &crate::model::Project) -> Result<Self> {
+        let services = project
+            .services
+            .iter()
+            .map(|(k, s)| (k.clone(), ServiceEdges::from_service(s)));
+        let lookup = |name: &str| {
+            project
+                .disabled_services
+                .get(name)
+                .map(|s| s.profiles.clone())
+        };
+        ServiceGraph::new(services, &lookup)
     }
 
     /// Build the graph of the `services` mapping of a model node.

@@ -20,4 +20,4 @@ pub mod yaml;
 
 pub use error::{Error, Result};
 pub use graph::{Condition, Dependency, ServiceEdges, ServiceGraph};
-pub use loader::{LoadOptions, LoadedNode, load_node};
+pub use loader::{LoadOptions, LoadedNode, LoadedProject, load, load_node, load_project};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use compose_spec::{LoadOptions, LoadedNode, ServiceGraph, load_node};
+use compose_spec::{LoadOptions, LoadedNode, load_node, load_project};
 use indexmap::IndexMap;
 use serde_json::Value as J;
 
@@ -28,11 +28,11 @@ fn opts(files: &[PathBuf]) -> LoadOptions {
     }
 }
 
-/// Load then build the dependency graph, as `load` will.
+/// The whole pipeline (decode, validate, normalize, consistency and cycles); the checks read
+/// the merged tree, which keeps compose-go's canonical shape.
 fn load_checked(o: &LoadOptions) -> Result<LoadedNode, String> {
     let loaded = load_node(o).map_err(|e| e.to_string())?;
-    ServiceGraph::from_model_node(&loaded.node, &loaded.disabled_services)
-        .map_err(|e| e.to_string())?;
+    load_project(o).map_err(|e| e.to_string())?;
     Ok(loaded)
 }
 
@@ -84,12 +84,20 @@ fn loader_testdata() {
     let mut cases: Vec<(String, LoadOptions, Check)> = Vec::new();
     let file = |rel: &str| opts(&[td.join(rel)]);
 
+    // base.yaml holds a null service (`nil:`), so like compose-go's tests it is only used as
+    // an `extends` source.
     cases.push((
-        "extends/base.yaml".into(),
-        file("extends/base.yaml"),
+        "extends/base.yaml (another, with-build)".into(),
+        stdin_opts(
+            &root,
+            "services:\n  a:\n    extends: { file: testdata/extends/base.yaml, service: another }\n  b:\n    extends: { file: testdata/extends/base.yaml, service: with-build }\n  c:\n    image: x\n    extends: { file: testdata/extends/base.yaml, service: withUlimits }\n",
+        ),
         expect(vec![
-            ("/services/another/image", "base".into()),
-            ("/services/with-build/build/context", s(&td.join("extends"))),
+            ("/services/a/image", "base".into()),
+            ("/services/b/build/context", s(&td.join("extends"))),
+            ("/services/c/image", "x".into()),
+            ("/services/c/ulimits/nproc", "65535".into()),
+            ("/services/c/ulimits/nofile/soft", "20000".into()),
         ]),
     ));
     cases.push((

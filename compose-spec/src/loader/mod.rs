@@ -114,6 +114,64 @@ pub struct LoadedNode {
     pub disabled_services: Mapping,
 }
 
+/// A typed project with what the loader had to say about it.
+#[derive(Clone, Debug)]
+pub struct LoadedProject {
+    /// The project: decoded, validated, normalized and (unless disabled) checked.
+    pub project: crate::model::Project,
+    /// The merged tree the project was decoded from (for locations in later errors).
+    pub node: Node,
+    /// Warnings for the user (unset variables, obsolete `version`...).
+    pub warnings: Vec<String>,
+    /// Every profile named by any service, sorted (for `config --profiles`).
+    pub all_profiles: Vec<String>,
+}
+
+/// Load a project: files merged, decoded into the typed model, validated, normalized, and
+/// (with `consistency`) checked for undefined references and dependency cycles.
+pub fn load(opts: &LoadOptions) -> Result<crate::model::Project> {
+    load_project(opts).map(|l| l.project)
+}
+
+/// [`load`], keeping the warnings, the merged tree and the list of profiles.
+pub fn load_project(opts: &LoadOptions) -> Result<LoadedProject> {
+    use crate::model::Project;
+    let loaded = load_node(opts)?;
+    let mut project = Project::from_node(&loaded.node)?;
+    project.name = loaded.name;
+    project.working_dir = loaded.working_dir;
+    project.environment = loaded.environment;
+    project.compose_files = loaded.files;
+    if !loaded.disabled_services.is_empty() {
+        let loc = Location::synthetic();
+        let mut top = Mapping::new();
+        top.insert(
+            Key::new("services", loc.clone()),
+            Node::new(Value::Map(loaded.disabled_services), loc.clone()),
+        );
+        let disabled = Project::from_node(&Node::new(Value::Map(top), loc))?;
+        project.disabled_services = disabled.services;
+    }
+    crate::validate::validate(&project, Some(&loaded.node))?;
+    crate::normalize::normalize(
+        &mut project,
+        crate::normalize::NormalizeOptions {
+            normalize: opts.normalize,
+            resolve_paths: opts.resolve_paths,
+        },
+    )?;
+    if opts.consistency {
+        crate::consistency::check(&project, Some(&loaded.node))?;
+        crate::graph::ServiceGraph::from_project(&project)?;
+    }
+    Ok(LoadedProject {
+        project,
+        node: loaded.node,
+        warnings: loaded.warnings,
+        all_profiles: loaded.all_profiles,
+    })
+}
+
 /// Load a project as one merged node tree (no typed model yet).
 pub fn load_node(opts: &LoadOptions) -> Result<LoadedNode> {
     let cwd = match &opts.cwd {
@@ -419,6 +477,24 @@ fn project_name(
     sources: &[Source],
     loader: &mut Loader<'_>,
 ) -> Result<String> {
+    // A `name` that is not a string is a schema error whatever sets the name.
+    let mut from_file: Option<(String, Location)> = None;
+    for s in sources {
+        for doc in &s.docs {
+            let Some(n) = doc.get("name") else { continue };
+            match n.as_str() {
+                Some("") => {}
+                Some(t) => from_file = Some((t.to_string(), n.loc.clone())),
+                None if n.is_null() => {}
+                None => {
+                    return Err(Error::Schema {
+                        loc: n.loc.clone(),
+                        message: "name must be a string".into(),
+                    });
+                }
+            }
+        }
+    }
     let imperative = opts
         .project_name
         .clone()
@@ -433,19 +509,6 @@ fn project_name(
             return Err(Error::InvalidProjectName(name));
         }
         return Ok(name);
-    }
-    let mut from_file: Option<(String, Location)> = None;
-    for s in sources {
-        for doc in &s.docs {
-            if let Some(n) = doc
-                .get("name")
-                .and_then(|n| n.as_str().map(|t| (t, &n.loc)))
-            {
-                if !n.0.is_empty() {
-                    from_file = Some((n.0.to_string(), n.1.clone()));
-                }
-            }
-        }
     }
     let name = match from_file {
         Some((raw, loc)) => {
