@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use compose_spec::loader::{LoadOptions, load_node};
+use compose_spec::loader::{LoadOptions, load};
 use compose_spec::model::Project;
-use compose_spec::normalize::{NormalizeOptions, normalize};
 use compose_spec::output;
 use compose_spec::yaml::{ParseLimits, parse_documents};
 use indexmap::IndexMap;
@@ -36,13 +35,7 @@ fn load_full_example(dir: &Path) -> Project {
         consistency: false,
         ..LoadOptions::default()
     };
-    let loaded = load_node(&opts).expect("full example loads");
-    let mut project = Project::from_node(&loaded.node).expect("full example decodes");
-    project.name = loaded.name;
-    project.working_dir = loaded.working_dir;
-    project.environment = loaded.environment;
-    normalize(&mut project, NormalizeOptions::default()).expect("full example normalizes");
-    project
+    load(&opts).expect("full example loads")
 }
 
 fn expected(dir: &Path, file: &str) -> Value {

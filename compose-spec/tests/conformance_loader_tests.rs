@@ -5,9 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use compose_spec::loader::{LoadOptions, load_node};
+use compose_spec::loader::{LoadOptions, load};
 use compose_spec::model::Project;
-use compose_spec::normalize::{NormalizeOptions, normalize};
 use compose_spec::output;
 use serde_json::{Value, json};
 
@@ -34,19 +33,7 @@ fn load_opts(files: Vec<PathBuf>, stdin: Option<String>, cwd: &Path) -> LoadOpti
 }
 
 fn decode(opts: &LoadOptions) -> Result<Project, String> {
-    let loaded = load_node(opts).map_err(|e| e.to_string())?;
-    let mut p = Project::from_node(&loaded.node).map_err(|e| e.to_string())?;
-    p.name = loaded.name;
-    p.working_dir = loaded.working_dir;
-    normalize(
-        &mut p,
-        NormalizeOptions {
-            normalize: false,
-            resolve_paths: true,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(p)
+    load(opts).map_err(|e| e.to_string())
 }
 
 /// Load the printed form of a project back.

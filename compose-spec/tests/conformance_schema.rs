@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use compose_spec::loader::{LoadOptions, load_node};
+use compose_spec::loader::{LoadOptions, load};
 use compose_spec::model::Project;
-use compose_spec::normalize::{NormalizeOptions, normalize};
 use compose_spec::output;
 use indexmap::IndexMap;
 
@@ -27,13 +26,7 @@ fn normalized(file: &Path, os_env: IndexMap<String, String>) -> Result<Project, 
         consistency: false,
         ..LoadOptions::default()
     };
-    let loaded = load_node(&opts).map_err(|e| e.to_string())?;
-    let mut p = Project::from_node(&loaded.node).map_err(|e| e.to_string())?;
-    p.name = loaded.name;
-    p.working_dir = loaded.working_dir;
-    p.environment = loaded.environment;
-    normalize(&mut p, NormalizeOptions::default()).map_err(|e| e.to_string())?;
-    Ok(p)
+    load(&opts).map_err(|e| e.to_string())
 }
 
 #[test]

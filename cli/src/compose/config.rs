@@ -9,7 +9,7 @@ use compose_spec::hash::service_hash;
 use compose_spec::output;
 
 use super::ComposeArgs;
-use super::project::{Switches, load};
+use super::project::{Switches, load, load_model};
 
 /// Output formats.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,23 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
         resolve_paths: !args.no_path_resolution,
         consistency: !args.no_consistency,
     };
+    let listing = args.services
+        || args.volumes
+        || args.networks
+        || args.profiles
+        || args.images
+        || args.hash.is_some();
+    if args.no_interpolate && !listing {
+        // compose prints the untyped model here: `${VAR}` may stand where a number belongs.
+        let loaded = load_model(global, sw, &args.service_names)?;
+        let node = output::SortedNode(&loaded.node);
+        let out = match args.format {
+            Format::Yaml => output::to_yaml(&node)?,
+            Format::Json => serde_json::to_string_pretty(&node)?,
+        };
+        std::mem::forget(loaded);
+        return emit(args, out);
+    }
     let loaded = load(global, sw, &args.service_names)?;
     let project = &loaded.project;
     let mut out = String::new();
@@ -123,11 +140,19 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
             Format::Yaml => output::to_yaml(project)?,
             Format::Json => output::to_json(project)?,
         };
-        if !args.no_interpolate {
+        {
             // A literal `$` left after interpolation must read back as itself.
             out = out.replace('$', "$$");
         }
     }
+    // Freeing hundreds of thousands of small allocations costs more than the rest of a large
+    // `config` run; the process exits right after this.
+    std::mem::forget(loaded);
+    emit(args, out)
+}
+
+/// Print (or with `-o`, save) the output; `-q` prints nothing.
+fn emit(args: &ConfigArgs, out: String) -> anyhow::Result<()> {
     if args.quiet {
         return Ok(());
     }

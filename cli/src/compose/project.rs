@@ -4,10 +4,8 @@
 use std::io::Read;
 
 use anyhow::Context;
-use compose_spec::loader::{LoadOptions, load_node};
+use compose_spec::loader::{LoadOptions, LoadedNode, load_node, load_project};
 use compose_spec::model::Project;
-use compose_spec::normalize::{NormalizeOptions, normalize};
-use compose_spec::{consistency, validate};
 
 use super::ComposeArgs;
 
@@ -32,8 +30,8 @@ pub struct Loaded {
     pub all_profiles: Vec<String>,
 }
 
-/// Load the project the global flags designate.
-pub fn load(args: &ComposeArgs, sw: Switches, services: &[String]) -> anyhow::Result<Loaded> {
+/// The loader's options for the global flags.
+fn options(args: &ComposeArgs, sw: Switches, services: &[String]) -> anyhow::Result<LoadOptions> {
     let stdin = if args.files.iter().any(|f| f.as_os_str() == "-") {
         let mut s = String::new();
         std::io::stdin()
@@ -43,7 +41,7 @@ pub fn load(args: &ComposeArgs, sw: Switches, services: &[String]) -> anyhow::Re
     } else {
         None
     };
-    let opts = LoadOptions {
+    Ok(LoadOptions {
         config_files: args.files.clone(),
         stdin,
         project_directory: args.project_directory.clone(),
@@ -58,29 +56,31 @@ pub fn load(args: &ComposeArgs, sw: Switches, services: &[String]) -> anyhow::Re
         resolve_paths: sw.resolve_paths,
         consistency: sw.consistency,
         ..LoadOptions::default()
-    };
-    let loaded = load_node(&opts)?;
+    })
+}
+
+/// Load the merged model without typing it (`config --no-interpolate`).
+pub fn load_model(
+    args: &ComposeArgs,
+    sw: Switches,
+    services: &[String],
+) -> anyhow::Result<LoadedNode> {
+    let loaded = load_node(&options(args, sw, services)?)?;
     for w in &loaded.warnings {
         eprintln!("WARN[0000] {w}");
     }
-    let mut project = Project::from_node(&loaded.node)?;
-    project.name = loaded.name;
-    project.working_dir = loaded.working_dir;
-    project.environment = loaded.environment;
-    project.compose_files = loaded.files;
-    validate::validate(&project, Some(&loaded.node))?;
-    normalize(
-        &mut project,
-        NormalizeOptions {
-            normalize: sw.normalize,
-            resolve_paths: sw.resolve_paths,
-        },
-    )?;
-    if sw.consistency {
-        consistency::check(&project, Some(&loaded.node))?;
+    Ok(loaded)
+}
+
+/// Load the project the global flags designate.
+pub fn load(args: &ComposeArgs, sw: Switches, services: &[String]) -> anyhow::Result<Loaded> {
+    let opts = options(args, sw, services)?;
+    let loaded = load_project(&opts)?;
+    for w in &loaded.warnings {
+        eprintln!("WARN[0000] {w}");
     }
     Ok(Loaded {
-        project,
+        project: loaded.project,
         all_profiles: loaded.all_profiles,
     })
 }

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::de::EXTENSIONS_FIELD;
 
+mod yaml;
+
 thread_local! {
     static JSON_MODE: Cell<bool> = const { Cell::new(false) };
 }
@@ -63,16 +65,8 @@ pub fn to_plain_value<T: Serialize>(value: &T) -> serde_json::Result<Value> {
 
 /// Render as YAML the way go-yaml v3 (and so `docker compose config`) does.
 pub fn to_yaml<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    let v = to_yaml_value(value)?;
     let mut out = String::new();
-    match &v {
-        Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
-        Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
-        other => {
-            emit_inline(other, 0, &mut out);
-            out.push('\n');
-        }
-    }
+    yaml::write(value, &mut out)?;
     Ok(out)
 }
 
@@ -133,104 +127,11 @@ pub fn go_html_escape(s: &str) -> String {
     out
 }
 
-/// Entries of an object with `#extensions` inlined at its end (YAML's `,inline`).
-fn entries(m: &serde_json::Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
-    m.iter().flat_map(|(k, v)| {
-        let inner: Box<dyn Iterator<Item = (&String, &Value)>> = if k == EXTENSIONS_FIELD {
-            match v {
-                Value::Object(ext) => Box::new(ext.iter()),
-                _ => Box::new(std::iter::empty()),
-            }
-        } else {
-            Box::new(std::iter::once((k, v)))
-        };
-        inner
-    })
-}
-
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-fn is_empty_collection(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => entries(m).next().is_none(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
-}
-
-fn emit_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
-    let mut first = true;
-    for (k, v) in entries(m) {
-        if !first {
-            pad(out, indent);
-        }
-        first = false;
-        emit_key_value(k, v, indent, out);
-    }
-}
-
-/// Write `key: value` (the caller has written the indentation of the first line).
-fn emit_key_value(k: &str, v: &Value, indent: usize, out: &mut String) {
-    write_scalar_str(k, indent, out, true);
-    out.push(':');
-    match v {
-        Value::Object(m) if !is_empty_collection(v) => {
-            out.push('\n');
-            pad(out, indent + 2);
-            emit_map(m, indent + 2, out);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            emit_seq(a, indent + 2, out);
-        }
-        _ => {
-            out.push(' ');
-            emit_inline(v, indent + 2, out);
-            out.push('\n');
-        }
-    }
-}
-
-fn emit_seq(a: &[Value], indent: usize, out: &mut String) {
-    for item in a {
-        pad(out, indent);
-        out.push_str("- ");
-        match item {
-            Value::Object(m) if !is_empty_collection(item) => emit_map(m, indent + 2, out),
-            Value::Array(inner) if !inner.is_empty() => {
-                // A nested sequence starts on the dash's line.
-                let mut tmp = String::new();
-                emit_seq(inner, indent + 2, &mut tmp);
-                out.push_str(tmp.trim_start());
-            }
-            _ => {
-                emit_inline(item, indent + 2, out);
-                out.push('\n');
-            }
-        }
-    }
-}
-
-fn emit_inline(v: &Value, indent: usize, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                out.push_str(&go_yaml_float(f));
-            } else {
-                let _ = write!(out, "{n}");
-            }
-        }
-        Value::String(s) => write_scalar_str(s, indent, out, false),
-        Value::Object(_) => out.push_str("{}"),
-        Value::Array(_) => out.push_str("[]"),
-    }
-}
-
-fn go_yaml_float(f: f64) -> String {
+pub(crate) fn go_yaml_float(f: f64) -> String {
     if f.is_nan() {
         return ".nan".to_string();
     }
@@ -256,7 +157,7 @@ fn go_yaml_float(f: f64) -> String {
 }
 
 /// How go-yaml v3 would write a string scalar.
-fn write_scalar_str(s: &str, indent: usize, out: &mut String, is_key: bool) {
+pub(crate) fn write_scalar_str(s: &str, indent: usize, out: &mut String, is_key: bool) {
     if s.contains('\n') && !is_key && printable(s) {
         write_literal(s, indent, out);
         return;
@@ -472,6 +373,42 @@ fn plain_allowed(s: &str) -> bool {
         }
     }
     true
+}
+
+/// A raw node tree printed the way compose prints a model it did not type (`config
+/// --no-interpolate`): a Go map at every level, so keys are sorted; scalars keep their YAML type.
+pub struct SortedNode<'a>(pub &'a crate::yaml::Node);
+
+impl Serialize for SortedNode<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::yaml::{Resolved, Value as V};
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match &self.0.value {
+            V::Null => s.serialize_unit(),
+            V::Scalar(sc) => match sc.resolve() {
+                Resolved::Bool(b) => s.serialize_bool(b),
+                Resolved::Int(i) => s.serialize_i64(i),
+                Resolved::Float(f) => s.serialize_f64(f),
+                Resolved::Str(t) => s.serialize_str(t),
+            },
+            V::Seq(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(&SortedNode(i))?;
+                }
+                seq.end()
+            }
+            V::Map(m) => {
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(&k.name, &SortedNode(v))?;
+                }
+                map.end()
+            }
+        }
+    }
 }
 
 #[cfg(test)]
