@@ -228,7 +228,7 @@ impl ImageService {
                     .iter()
                     .filter_map(|t| Reference::parse(t).ok().map(|r| r.to_string()))
                     .collect();
-                let rec = self.register(&cfg, &layers, None)?;
+                let rec = self.register_image(&cfg, &layers, None)?;
                 self.state.put_image(&rec, &tags)?;
                 out.push((rec, tags));
             }
@@ -247,7 +247,7 @@ impl ImageService {
                 }
                 let (cfg, layers) = super::pull::manifest_parts(&bytes, md.as_str())?;
                 let layer_ds: Vec<Digest> = layers.into_iter().map(|l| l.0).collect();
-                let mut rec = self.register(&cfg.0, &layer_ds, Some((md.clone(), bytes)))?;
+                let mut rec = self.register_image(&cfg.0, &layer_ds, Some((md.clone(), bytes)))?;
                 let ann = desc.annotations().clone().unwrap_or_default();
                 let name = ann
                     .get("io.containerd.image.name")
@@ -285,7 +285,7 @@ impl ImageService {
 
     /// Unpacks the layers of a config into snapshots (verifying diff IDs) and builds the
     /// image record, writing an OCI manifest when the archive had none.
-    fn register(
+    pub(crate) fn register_image(
         &self,
         cfg_d: &Digest,
         layers: &[Digest],
@@ -359,6 +359,14 @@ impl ImageService {
     /// Unpacks a stored layer blob into its snapshot unless present; returns its
     /// uncompressed size.
     fn ensure_snapshot(&self, blob: &Digest, diff_id: &Digest, chain: &Digest) -> Result<u64> {
+        if self.snapshots.exists(chain) {
+            // A committed snapshot was verified when it was made.
+            return Ok(self
+                .known_diff_sizes()?
+                .get(chain)
+                .copied()
+                .unwrap_or_default());
+        }
         let f = self.store.open_blob(blob)?;
         let path = self.store.blob_path(blob);
         let dec =
@@ -421,7 +429,7 @@ impl ImageService {
         });
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(|e| invalid(e.to_string()))?;
         let cfg_d = self.store.write_blob(&cfg_bytes, None)?;
-        let rec = self.register(&cfg_d, &[blob], None)?;
+        let rec = self.register_image(&cfg_d, &[blob], None)?;
         let tags: Vec<String> = tag.iter().map(|t| t.to_string()).collect();
         self.state.put_image(&rec, &tags)?;
         Ok(rec)

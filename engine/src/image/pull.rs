@@ -357,7 +357,7 @@ impl ImageService {
         }
     }
 
-    fn known_diff_sizes(&self) -> Result<std::collections::HashMap<Digest, u64>> {
+    pub(crate) fn known_diff_sizes(&self) -> Result<std::collections::HashMap<Digest, u64>> {
         Ok(self
             .state
             .images()?
