@@ -1,0 +1,5 @@
+//! Image builds. So far: the Dockerfile parser and Docker's word expansion; the builder
+//! that executes the steps is still to come.
+
+pub mod dockerfile;
+pub mod shell_words;
