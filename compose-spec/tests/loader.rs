@@ -229,12 +229,21 @@ fn five_thousand_services() {
             ..opts(d.path())
         };
         let t = std::time::Instant::now();
+        let docs = compose_spec::yaml::parse_documents(
+            &text,
+            &std::sync::Arc::from("c.yaml"),
+            compose_spec::yaml::ParseLimits::default(),
+        )
+        .unwrap();
+        let t_parse = t.elapsed();
+        drop(docs);
+        let t = std::time::Instant::now();
         let l = load_node(&o).unwrap();
         let t_node = t.elapsed();
         let t = std::time::Instant::now();
         load_project(&o).unwrap();
         println!(
-            "{n} services: load_node {:?}, load_project {:?} ({} top keys)",
+            "{n} services: parse {t_parse:?}, load_node {:?}, load_project {:?} ({} top keys)",
             t_node,
             t.elapsed(),
             l.node.as_map().unwrap().len()

@@ -6,7 +6,6 @@ use indexmap::IndexMap;
 
 use crate::error::{Error, Result};
 use crate::interpolation::substitute;
-use crate::merge::path::TreePath;
 use crate::yaml::{Node, Resolved, Scalar, Value};
 
 #[derive(Clone, Copy)]
@@ -24,7 +23,7 @@ pub(crate) fn interpolate(
     unset: &mut Vec<String>,
 ) -> Result<()> {
     let lookup = |name: &str| env.get(name).cloned();
-    walk(node, &mut TreePath::root(), &lookup, unset)
+    walk(node, &mut Vec::new(), &lookup, unset)
 }
 
 /// Substitute one string with `env` (used for the project `name`).
@@ -39,16 +38,49 @@ pub(crate) fn interpolate_str(
     Ok(s.value)
 }
 
-fn walk(
-    node: &mut Node,
-    path: &mut TreePath,
+/// One step of the path to a value; borrowed from the tree so walking allocates nothing.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Seg<'_> {
+    fn key(&self) -> Option<&str> {
+        match self {
+            Seg::Key(k) => Some(k),
+            Seg::Index(_) => None,
+        }
+    }
+}
+
+/// `services.web.ports[0].target`, only built for error messages.
+fn path_string(path: &[Seg<'_>]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn walk<'a>(
+    node: &'a mut Node,
+    path: &mut Vec<Seg<'a>>,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<String>,
 ) -> Result<()> {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                path.push(&k.name);
+                path.push(Seg::Key(&k.name));
                 let r = walk(v, path, lookup, unset);
                 path.pop();
                 r?;
@@ -57,7 +89,7 @@ fn walk(
         }
         Value::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                path.push(&format!("[{i}]"));
+                path.push(Seg::Index(i));
                 let r = walk(v, path, lookup, unset);
                 path.pop();
                 r?;
@@ -74,7 +106,7 @@ fn walk(
             }
             let substituted = substitute(text, lookup).map_err(|source| Error::Interpolation {
                 loc: node.loc.clone(),
-                path: path.to_string(),
+                path: path_string(path),
                 source,
             })?;
             unset.extend(substituted.unset);
@@ -83,7 +115,7 @@ fn walk(
                 None => Scalar::string(value),
                 Some(c) => Scalar::plain(apply_cast(c, &value).map_err(|message| Error::Cast {
                     loc: node.loc.clone(),
-                    path: path.to_string(),
+                    path: path_string(path),
                     message,
                 })?),
             };
@@ -119,26 +151,26 @@ fn apply_cast(cast: Cast, value: &str) -> std::result::Result<String, String> {
 }
 
 /// compose-go's `interpolateTypeCastMapping`.
-fn cast_for(path: &TreePath) -> Option<Cast> {
-    let s = path.segments();
-    let seg = |i: usize| s.get(i).map(String::as_str);
-    let is_item = |i: usize| seg(i).is_some_and(|x| x.starts_with('['));
-    match seg(0)? {
+fn cast_for(s: &[Seg<'_>]) -> Option<Cast> {
+    let key = |i: usize| s.get(i).and_then(Seg::key);
+    let is_item = |i: usize| matches!(s.get(i), Some(Seg::Index(_)));
+    let k = |i: usize| key(i).unwrap_or("");
+    match key(0)? {
         "services" => {}
         "networks" if s.len() == 3 => {
             return matches!(
-                s[2].as_str(),
+                k(2),
                 "external" | "internal" | "attachable" | "enable_ipv4" | "enable_ipv6"
             )
             .then_some(Cast::Bool);
         }
-        "volumes" | "secrets" | "configs" if s.len() == 3 && s[2] == "external" => {
+        "volumes" | "secrets" | "configs" if s.len() == 3 && k(2) == "external" => {
             return Some(Cast::Bool);
         }
         _ => return None,
     }
     match s.len() {
-        3 => match s[2].as_str() {
+        3 => match k(2) {
             "cpu_count" | "cpu_period" | "cpu_quota" | "cpu_rt_period" | "cpu_rt_runtime"
             | "cpu_shares" | "oom_score_adj" | "pids_limit" | "scale" => Some(Cast::Int),
             "cpu_percent" | "cpus" => Some(Cast::Float),
@@ -147,13 +179,15 @@ fn cast_for(path: &TreePath) -> Option<Cast> {
             }
             _ => None,
         },
-        4 => match (s[2].as_str(), s[3].as_str()) {
-            ("deploy", "replicas") | ("healthcheck", "retries") | ("ulimits", _) => Some(Cast::Int),
-            ("healthcheck", "disable") => Some(Cast::Bool),
+        4 => match (k(2), key(3)) {
+            ("deploy", Some("replicas"))
+            | ("healthcheck", Some("retries"))
+            | ("ulimits", Some(_)) => Some(Cast::Int),
+            ("healthcheck", Some("disable")) => Some(Cast::Bool),
             _ => None,
         },
-        5 => match (s[2].as_str(), s[3].as_str(), s[4].as_str()) {
-            ("depends_on", _, "required" | "restart") => Some(Cast::Bool),
+        5 => match (k(2), k(3), k(4)) {
+            ("depends_on", _, "required" | "restart") if !is_item(3) => Some(Cast::Bool),
             ("deploy", "update_config" | "rollback_config", "parallelism") => Some(Cast::Int),
             ("deploy", "update_config" | "rollback_config", "max_failure_ratio") => {
                 Some(Cast::Float)
@@ -161,11 +195,11 @@ fn cast_for(path: &TreePath) -> Option<Cast> {
             ("deploy", "restart_policy", "max_attempts") => Some(Cast::Int),
             ("deploy", "placement", "max_replicas_per_node") => Some(Cast::Int),
             ("ports", _, "target") if is_item(3) => Some(Cast::Int),
-            ("ulimits", _, "hard" | "soft") => Some(Cast::Int),
+            ("ulimits", _, "hard" | "soft") if !is_item(3) => Some(Cast::Int),
             ("volumes", _, "read_only") if is_item(3) => Some(Cast::Bool),
             _ => None,
         },
-        6 if s[2] == "volumes" && is_item(3) && s[4] == "volume" && s[5] == "nocopy" => {
+        6 if k(2) == "volumes" && is_item(3) && k(4) == "volume" && k(5) == "nocopy" => {
             Some(Cast::Bool)
         }
         _ => None,

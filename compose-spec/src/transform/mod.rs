@@ -138,14 +138,14 @@ fn transform_service(service: &mut Node, path: &str, lenient: bool) -> Result<()
             "volumes" => {
                 if let Value::Seq(items) = &mut v.value {
                     for (i, item) in items.iter_mut().enumerate() {
-                        volume_mount(item, &format!("{}[{i}]", p()), lenient)?;
+                        volume_mount(item, &p, i, lenient)?;
                     }
                 }
             }
             "devices" => {
                 if let Value::Seq(items) = &mut v.value {
                     for (i, item) in items.iter_mut().enumerate() {
-                        device_mapping(item, &format!("{}[{i}]", p()), lenient)?;
+                        device_mapping(item, &p, i, lenient)?;
                     }
                 }
             }
@@ -291,7 +291,7 @@ fn depends_on(v: &mut Node, path: &str) -> Result<()> {
             let mut m = Mapping::with_capacity(items.len());
             for item in items {
                 let loc = item.loc.clone();
-                let mut d = Mapping::new();
+                let mut d = Mapping::with_capacity(2);
                 d.insert(key("condition", &loc), string("service_started", &loc));
                 d.insert(key("required", &loc), plain("true", &loc));
                 m.insert(
@@ -344,7 +344,7 @@ fn env_file(v: &mut Node, path: &str) -> Result<()> {
     }
 }
 
-fn volume_mount(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
+fn volume_mount(item: &mut Node, path: &dyn Fn() -> String, i: usize, lenient: bool) -> Result<()> {
     if !matches!(item.value, Value::Scalar(_)) {
         return Ok(());
     }
@@ -352,10 +352,10 @@ fn volume_mount(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
     let parsed = match volume::parse_volume(&spec) {
         Ok(p) => p,
         Err(_) if lenient => return Ok(()),
-        Err(e) => return Err(invalid(&item.loc, path, e)),
+        Err(e) => return Err(invalid(&item.loc, &format!("{}[{i}]", path()), e)),
     };
     let loc = item.loc.clone();
-    let mut m = Mapping::new();
+    let mut m = Mapping::with_capacity(6);
     m.insert(key("type", &loc), string(parsed.kind, &loc));
     if !parsed.source.is_empty() {
         m.insert(key("source", &loc), string(parsed.source, &loc));
@@ -370,7 +370,7 @@ fn volume_mount(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
         m.insert(key("read_only", &loc), plain("true", &loc));
     }
     if parsed.kind == "bind" {
-        let mut b = Mapping::new();
+        let mut b = Mapping::with_capacity(3);
         if let Some(s) = parsed.selinux {
             b.insert(key("selinux", &loc), string(s, &loc));
         }
@@ -422,7 +422,12 @@ pub fn clean_path(p: &str) -> String {
     }
 }
 
-fn device_mapping(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
+fn device_mapping(
+    item: &mut Node,
+    path: &dyn Fn() -> String,
+    i: usize,
+    lenient: bool,
+) -> Result<()> {
     if !matches!(item.value, Value::Scalar(_)) {
         return Ok(());
     }
@@ -436,7 +441,7 @@ fn device_mapping(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
         _ => {
             return Err(invalid(
                 &item.loc,
-                path,
+                &format!("{}[{i}]", path()),
                 format!("confusing device mapping, please use long syntax: {spec}"),
             ));
         }
@@ -445,7 +450,7 @@ fn device_mapping(item: &mut Node, path: &str, lenient: bool) -> Result<()> {
         dst = src;
     }
     let loc = item.loc.clone();
-    let mut m = Mapping::new();
+    let mut m = Mapping::with_capacity(3);
     m.insert(key("source", &loc), string(src, &loc));
     m.insert(key("target", &loc), string(dst, &loc));
     m.insert(key("permissions", &loc), string(perms, &loc));
@@ -490,7 +495,7 @@ fn transform_ports(v: &mut Node, path: &str, lenient: bool) -> Result<()> {
                 };
                 let loc = &item.loc;
                 for p in parsed {
-                    let mut m = Mapping::new();
+                    let mut m = Mapping::with_capacity(5);
                     m.insert(key("mode", loc), string("ingress", loc));
                     if !p.host_ip.is_empty() {
                         m.insert(key("host_ip", loc), string(p.host_ip, loc));

@@ -343,7 +343,15 @@ impl Builder {
         if anchor != 0 {
             self.anchors.insert(anchor, (node.clone(), count));
         }
-        let path = self.path();
+        // The dotted path is only needed to report a non-string key; building it for every
+        // node made parsing allocation-bound on large files.
+        let key_is_bad = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+            && !matches!(&node.value, Value::Scalar(s) if matches!(s.resolve(), Resolved::Str(_)));
+        let path = if key_is_bad {
+            self.path()
+        } else {
+            String::new()
+        };
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq {
