@@ -81,6 +81,24 @@ fn discovery_walks_up_and_adds_the_override() {
 }
 
 #[test]
+fn several_candidate_files_warn() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "compose.yaml", "services:\n  a:\n    image: x\n");
+    write(
+        d.path(),
+        "docker-compose.yml",
+        "services:\n  a:\n    image: y\n",
+    );
+    let l = load_node(&opts(d.path())).unwrap();
+    assert_eq!(l.files, vec![d.path().join("compose.yaml")]);
+    assert!(
+        l.warnings[0].starts_with("Found multiple config files"),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
 fn compose_file_with_separator_and_profiles_from_env() {
     let d = tempfile::tempdir().unwrap();
     write(

@@ -196,7 +196,8 @@ pub fn load_node(opts: &LoadOptions) -> Result<LoadedNode> {
         }
     }
 
-    let files = config_paths(opts, &compose_env, &cwd)?;
+    let mut discovery_warnings = Vec::new();
+    let files = config_paths(opts, &compose_env, &cwd, &mut discovery_warnings)?;
     let working_dir = match &opts.project_directory {
         Some(d) => absolute(&cwd, d),
         None => files
@@ -218,7 +219,7 @@ pub fn load_node(opts: &LoadOptions) -> Result<LoadedNode> {
 
     let mut loader = Loader {
         opts,
-        warnings: Vec::new(),
+        warnings: discovery_warnings,
         unset: Vec::new(),
         extends_cache: HashMap::new(),
         next_ctx: 1,
@@ -394,6 +395,7 @@ fn config_paths(
     opts: &LoadOptions,
     env: &IndexMap<String, String>,
     cwd: &Path,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<PathBuf>> {
     if !opts.config_files.is_empty() {
         return Ok(opts
@@ -436,19 +438,28 @@ fn config_paths(
     };
     let mut dir = start.clone();
     loop {
-        if let Some(main) = DEFAULT_FILE_NAMES
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.is_file())
-        {
-            let mut out = vec![main];
-            if let Some(o) = DEFAULT_OVERRIDE_FILE_NAMES
+        let found = |names: &[&str]| -> Vec<PathBuf> {
+            names
                 .iter()
                 .map(|n| dir.join(n))
-                .find(|p| p.is_file())
-            {
-                out.push(o);
+                .filter(|p| p.is_file())
+                .collect()
+        };
+        let mains = found(&DEFAULT_FILE_NAMES);
+        if let Some(main) = mains.first() {
+            let overrides = found(&DEFAULT_OVERRIDE_FILE_NAMES);
+            for (kind, list) in [("config", &mains), ("override", &overrides)] {
+                if list.len() > 1 {
+                    let names: Vec<String> = list.iter().map(|p| p.display().to_string()).collect();
+                    warnings.push(format!(
+                        "Found multiple {kind} files with supported names: {}",
+                        names.join(", ")
+                    ));
+                    warnings.push(format!("Using {}", names[0]));
+                }
             }
+            let mut out = vec![main.clone()];
+            out.extend(overrides.into_iter().take(1));
             return Ok(out);
         }
         match dir.parent() {
