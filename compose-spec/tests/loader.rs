@@ -80,6 +80,28 @@ fn discovery_walks_up_and_adds_the_override() {
     assert_eq!(l.working_dir, d.path());
 }
 
+/// compose-go's `TestLoadWithIncludeEnv`: an include's `env_file` feeds only its services.
+#[test]
+fn include_env_is_scoped_to_the_included_project() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "custom.env", "VAR_NAME=value");
+    write(
+        d.path(),
+        "compose.yml",
+        "include:\n  - path:\n    - ./module/compose.yml\n    env_file:\n      - ./custom.env\nservices:\n  a:\n    image: alpine\n    environment:\n      - VAR_NAME\n",
+    );
+    write(
+        d.path(),
+        "module/compose.yml",
+        "services:\n  b:\n    image: alpine\n    environment:\n      - VAR_NAME\n  c:\n    image: alpine\n    environment:\n      - VAR_NAME\n",
+    );
+    let l = load_node(&opts(d.path())).unwrap();
+    let j = l.node.to_json();
+    assert_eq!(j["services"]["a"]["environment"], json!(["VAR_NAME"]));
+    assert_eq!(j["services"]["b"]["environment"], json!(["VAR_NAME=value"]));
+    assert_eq!(j["services"]["c"]["environment"], json!(["VAR_NAME=value"]));
+}
+
 #[test]
 fn several_candidate_files_warn() {
     let d = tempfile::tempdir().unwrap();

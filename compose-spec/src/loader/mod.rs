@@ -552,6 +552,37 @@ fn project_name(
     Ok(name)
 }
 
+/// compose-go's `ResolveEnvironment`: `environment: [VAR]` entries take their value from the
+/// project's variables, per project (an included project sees its own `.env`).
+fn resolve_environment(root: &mut Node, env: &IndexMap<String, String>) {
+    let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(Node::as_map_mut)
+    else {
+        return;
+    };
+    for service in services.values_mut() {
+        let Some(Value::Seq(items)) = service
+            .as_map_mut()
+            .and_then(|m| m.get_mut("environment"))
+            .map(|e| &mut e.value)
+        else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Some(name) = item.as_str() else { continue };
+            if name.contains('=') {
+                continue;
+            }
+            if let Some(v) = env.get(name) {
+                let text = format!("{name}={v}");
+                item.value = Value::Scalar(crate::yaml::Scalar::string(text));
+            }
+        }
+    }
+}
+
 /// A parsed Compose file.
 pub(crate) struct Source {
     /// Name used in messages and include-cycle detection (absolute path or `-`).
@@ -633,6 +664,7 @@ impl Loader<'_> {
             }
             .resolve(&mut dict)?;
         }
+        resolve_environment(&mut dict, &ctx.env);
         Ok(dict)
     }
 
