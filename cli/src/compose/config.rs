@@ -1,11 +1,13 @@
 //! `berth compose config`: print the canonical model as `docker compose config` (v2) does.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use compose_spec::hash::service_hash;
+use compose_spec::model::Project;
 use compose_spec::output;
 
 use super::ComposeArgs;
@@ -91,7 +93,10 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
         std::mem::forget(loaded);
         return emit(args, out);
     }
-    let loaded = load(global, sw, &args.service_names)?;
+    let mut loaded = load(global, sw, &args.service_names)?;
+    if !args.service_names.is_empty() {
+        select_services(&mut loaded.project, &args.service_names)?;
+    }
     let project = &loaded.project;
     let mut out = String::new();
     if args.services {
@@ -166,6 +171,34 @@ fn emit(args: &ConfigArgs, out: String) -> anyhow::Result<()> {
             stdout.flush()?;
         }
     }
+    Ok(())
+}
+
+/// Keep the named services and, transitively, what they depend on (compose's
+/// `WithSelectedServices`).
+fn select_services(project: &mut Project, names: &[String]) -> anyhow::Result<()> {
+    let mut keep: HashSet<String> = HashSet::new();
+    let mut todo: Vec<String> = Vec::new();
+    for n in names {
+        if !project.services.contains_key(n) {
+            bail!("no such service: {n}");
+        }
+        todo.push(n.clone());
+    }
+    while let Some(n) = todo.pop() {
+        if !keep.insert(n.clone()) {
+            continue;
+        }
+        if let Some(s) = project.services.get(&n) {
+            todo.extend(
+                s.depends_on
+                    .keys()
+                    .filter(|d| project.services.contains_key(*d))
+                    .cloned(),
+            );
+        }
+    }
+    project.services.retain(|k, _| keep.contains(k));
     Ok(())
 }
 

@@ -90,6 +90,7 @@ pub struct Project {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         default,
         serialize_with = "values::sorted",
         skip_serializing_if = "IndexMap::is_empty"

@@ -41,6 +41,7 @@ pub struct ServicePort {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]

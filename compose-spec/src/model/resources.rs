@@ -36,7 +36,11 @@ impl Serialize for External {
 struct ExternalLong {
     #[serde(default)]
     name: Option<String>,
-    #[serde(rename = "#extensions", default)]
+    #[serde(
+        rename = "#extensions",
+        deserialize_with = "values::extensions",
+        default
+    )]
     _extensions: Extensions,
 }
 
@@ -118,6 +122,7 @@ pub struct Network {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -144,6 +149,7 @@ pub struct Ipam {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -185,6 +191,7 @@ pub struct IpamPool {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -221,6 +228,7 @@ pub struct Volume {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -269,6 +277,7 @@ pub struct FileObject {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -297,6 +306,7 @@ pub struct Model {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]

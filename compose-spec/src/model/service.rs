@@ -421,6 +421,7 @@ pub struct Service {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -572,6 +573,7 @@ pub struct Build {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -671,6 +673,7 @@ pub struct Develop {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -711,6 +714,7 @@ pub struct WatchRule {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         default,
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
@@ -776,6 +780,7 @@ pub struct ServiceHook {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -807,6 +812,7 @@ pub struct BlkioConfig {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -861,6 +867,7 @@ pub struct FileReference {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -921,6 +928,7 @@ pub struct CredentialSpec {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -954,6 +962,7 @@ pub struct ServiceDependency {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         default,
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
@@ -1043,6 +1052,7 @@ pub struct Deploy {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1074,6 +1084,7 @@ pub struct UpdateConfig {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1093,6 +1104,7 @@ pub struct Resources {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1128,6 +1140,7 @@ pub struct Resource {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1144,6 +1157,7 @@ pub struct GenericResource {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1161,6 +1175,7 @@ pub struct DiscreteResource {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1203,6 +1218,7 @@ pub struct DeviceRequest {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1266,6 +1282,7 @@ pub struct RestartPolicy {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1291,6 +1308,7 @@ pub struct Placement {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1314,6 +1332,7 @@ pub struct PlacementPreference {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1336,6 +1355,7 @@ pub struct DeviceMapping {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1572,6 +1592,7 @@ pub struct Healthcheck {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1615,6 +1636,7 @@ pub struct Logging {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1634,6 +1656,7 @@ pub struct ServiceModel {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1690,6 +1713,7 @@ pub struct ServiceNetwork {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -1748,6 +1772,7 @@ pub struct Provider {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         default,
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
@@ -1797,7 +1822,11 @@ impl Serialize for Ulimit {
 struct UlimitLong {
     soft: i64,
     hard: i64,
-    #[serde(rename = "#extensions", default)]
+    #[serde(
+        rename = "#extensions",
+        deserialize_with = "values::extensions",
+        default
+    )]
     _extensions: Extensions,
 }
 

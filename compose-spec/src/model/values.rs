@@ -17,6 +17,24 @@ pub type Mapping = IndexMap<String, String>;
 /// A mapping whose values may be unset (`environment`, build `args`): `KEY` without `=`.
 pub type MappingWithEquals = IndexMap<String, Option<String>>;
 
+/// `x-*` values, with every nested mapping's keys sorted: compose-go holds them in Go maps,
+/// so that is the order they print in.
+pub fn extensions<'de, D: Deserializer<'de>>(d: D) -> Result<Extensions, D::Error> {
+    fn sort(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.sort_keys();
+                m.values_mut().for_each(sort);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(sort),
+            _ => {}
+        }
+    }
+    let mut m: Extensions = IndexMap::deserialize(d)?;
+    m.values_mut().for_each(sort);
+    Ok(m)
+}
+
 /// Serialize a map with its keys sorted, as Go marshals maps.
 pub fn sorted<S: Serializer, V: Serialize>(
     map: &IndexMap<String, V>,

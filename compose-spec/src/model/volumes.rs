@@ -44,6 +44,7 @@ pub struct ServiceVolume {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -69,6 +70,7 @@ pub struct VolumeBind {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -95,6 +97,7 @@ pub struct VolumeVolume {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -120,6 +123,7 @@ pub struct VolumeTmpfs {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
@@ -136,6 +140,7 @@ pub struct VolumeImage {
     /// `x-*` keys.
     #[serde(
         rename = "#extensions",
+        deserialize_with = "values::extensions",
         skip_serializing_if = "IndexMap::is_empty",
         serialize_with = "values::sorted"
     )]
