@@ -154,7 +154,10 @@ impl Loader<'_> {
         }
         .resolve(&mut dict)?;
         let no_services = || Error::Extends {
-            loc: Location::synthetic(),
+            loc: Location {
+                file: std::sync::Arc::from(file_name.as_str()),
+                ..Location::synthetic()
+            },
             service: name.to_string(),
             file: file_name.clone(),
             message: "no services section".into(),

@@ -33,11 +33,17 @@ pub(crate) fn merge_at(base: Node, over: Node, path: &mut TreePath) -> Result<No
     if over.is_null() && over.tag == Tag::None {
         return Ok(base);
     }
+    // The loader merges the first file into an empty, synthetic mapping: keep a real location.
+    let loc = if base.loc.is_synthetic() {
+        over.loc.clone()
+    } else {
+        base.loc
+    };
     match base.value {
         Value::Map(map) => match over.value {
             Value::Map(other) => Ok(Node {
                 value: Value::Map(merge_mappings(map, other, path)?),
-                loc: base.loc,
+                loc,
                 tag: Tag::None,
             }),
             _ => Err(cannot_override(&over, path, "mapping")),
@@ -47,13 +53,13 @@ pub(crate) fn merge_at(base: Node, over: Node, path: &mut TreePath) -> Result<No
                 items.extend(other.into_iter().filter_map(strip_tags));
                 Ok(Node {
                     value: Value::Seq(items),
-                    loc: base.loc,
+                    loc,
                     tag: Tag::None,
                 })
             }
             _ => Err(cannot_override(&over, path, "sequence")),
         },
-        _ => Ok(strip_tags(over).unwrap_or_else(|| Node::new(Value::Null, base.loc))),
+        _ => Ok(strip_tags(over).unwrap_or_else(|| Node::new(Value::Null, loc))),
     }
 }
 
