@@ -64,8 +64,10 @@ impl fmt::Display for DecodeError {
                 } else {
                     f.write_str(&self.message)
                 }
-            } else {
+            } else if reads_after_path(&self.message) {
                 write!(f, "{} {}", self.path, self.message)
+            } else {
+                write!(f, "{}: {}", self.path, self.message)
             }
         } else {
             f.write_str(&self.message)
@@ -74,6 +76,20 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// compose-go's schema messages continue the path (`x must be a string`); others follow a colon.
+fn reads_after_path(message: &str) -> bool {
+    [
+        "must ",
+        "additional properties ",
+        "missing property ",
+        "is out of range",
+        "has an invalid value",
+        "property ",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p))
+}
 
 impl serde::de::Error for DecodeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
@@ -89,14 +105,18 @@ impl serde::de::Error for DecodeError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        DecodeError::new(format!(
+        let mut msg = format!(
             "must be one of {}, not '{variant}'",
             expected
                 .iter()
                 .map(|v| format!("'{v}'"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
+        );
+        if let Some(s) = suggest(variant, expected) {
+            msg.push_str(&format!(" (did you mean '{s}'?)"));
+        }
+        DecodeError::new(msg)
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
