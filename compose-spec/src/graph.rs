@@ -465,6 +465,35 @@ impl ServiceGraph {
         out
     }
 
+    /// `services` and everything they transitively depend on, in start order (levels).
+    pub fn start_order_of(&self, services: &[&str]) -> Vec<Vec<String>> {
+        let mut wanted = vec![false; self.graph.node_count()];
+        let mut stack: Vec<NodeIndex> = services
+            .iter()
+            .filter_map(|s| self.index.get(*s).copied())
+            .collect();
+        while let Some(v) = stack.pop() {
+            if std::mem::replace(&mut wanted[v.index()], true) {
+                continue;
+            }
+            stack.extend(self.graph.neighbors(v));
+        }
+        self.start_order()
+            .into_iter()
+            .map(|level| {
+                level
+                    .into_iter()
+                    .filter(|n| {
+                        self.index
+                            .get(n.as_str())
+                            .is_some_and(|i| wanted[i.index()])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|level| !level.is_empty())
+            .collect()
+    }
+
     /// Service names in declaration order.
     pub fn services(&self) -> impl Iterator<Item = &str> {
         self.index.keys().map(String::as_str)
@@ -523,6 +552,7 @@ mod tests {
             vec![vec!["db", "cache"], vec!["api"], vec!["web"]]
         );
         assert_eq!(g.stop_order()[0], vec!["web"]);
+        assert_eq!(g.start_order_of(&["api"]), vec![vec!["db"], vec!["api"]]);
         assert_eq!(g.dependencies("web").len(), 2);
         assert_eq!(g.dependents("db")[0].0, "api");
     }
