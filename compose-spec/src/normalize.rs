@@ -164,8 +164,8 @@ fn normalize_service(
             v.is_some()
         });
     }
-    resolve_env_files(s, env)?;
-    resolve_label_files(s)?;
+    resolve_env_files(s, env, working_dir)?;
+    resolve_label_files(s, working_dir)?;
     implicit_dependencies(s);
     for v in &mut s.volumes {
         v.target = clean_path(&v.target);
@@ -185,10 +185,14 @@ fn normalize_service(
 fn resolve_env_files(
     s: &mut Service,
     env: &IndexMap<String, String>,
+    working_dir: &Path,
 ) -> Result<(), NormalizeError> {
     let mut merged: MappingWithEquals = IndexMap::new();
     for f in &s.env_file {
-        let path = Path::new(&f.path);
+        // With `--no-path-resolution` the printed path stays relative; it is read from the
+        // project directory all the same.
+        let full = working_dir.join(&f.path);
+        let path = full.as_path();
         if !path.exists() {
             if f.required.0 {
                 return Err(NormalizeError::EnvFileNotFound {
@@ -235,13 +239,14 @@ fn resolve_env_files(
     Ok(())
 }
 
-fn resolve_label_files(s: &mut Service) -> Result<(), NormalizeError> {
+fn resolve_label_files(s: &mut Service, working_dir: &Path) -> Result<(), NormalizeError> {
     if s.label_file.is_empty() {
         return Ok(());
     }
     let mut merged = IndexMap::new();
     for f in &s.label_file {
-        let path = Path::new(f);
+        let full = working_dir.join(f);
+        let path = full.as_path();
         if !path.exists() {
             return Err(NormalizeError::LabelFileNotFound {
                 path: path.to_path_buf(),

@@ -88,7 +88,7 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
         let node = output::SortedNode(&loaded.node);
         let out = match args.format {
             Format::Yaml => output::to_yaml(&node)?,
-            Format::Json => serde_json::to_string_pretty(&node)?,
+            Format::Json => output::go_html_escape(&serde_json::to_string_pretty(&node)?),
         };
         std::mem::forget(loaded);
         return emit(args, out);
