@@ -35,7 +35,11 @@ pub struct Project {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Services by name.
-    #[serde(default, serialize_with = "values::sorted")]
+    #[serde(
+        default,
+        deserialize_with = "services",
+        serialize_with = "values::sorted"
+    )]
     pub services: IndexMap<String, Service>,
     /// Networks by key.
     #[serde(
@@ -148,6 +152,33 @@ impl DecodeError {
         self.attach_path = false;
         self
     }
+}
+
+/// `services`, allocated once at its final size: a service is several kilobytes, and growing
+/// the map by doubling would copy thousands of them.
+fn services<'de, D>(d: D) -> Result<IndexMap<String, Service>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = IndexMap<String, Service>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(name) = map.next_key::<String>()? {
+                let service: Service = map.next_value()?;
+                out.insert(name, service);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
 }
 
 /// A mapping whose values may be `null`, meaning "all defaults".

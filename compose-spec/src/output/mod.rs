@@ -127,8 +127,14 @@ pub fn go_html_escape(s: &str) -> String {
     out
 }
 
-fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+pub(crate) fn pad(out: &mut String, n: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > SPACES.len() {
+        out.push_str(SPACES);
+        n -= SPACES.len();
+    }
+    out.push_str(&SPACES[..n]);
 }
 
 pub(crate) fn go_yaml_float(f: f64) -> String {
@@ -342,34 +348,27 @@ fn is_base60(s: &str) -> bool {
 
 /// libyaml's analysis of whether a scalar may be written plain in block context.
 fn plain_allowed(s: &str) -> bool {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.is_empty() {
+    // Every indicator is ASCII, so bytes suffice: UTF-8 continuation bytes never match.
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    if first == b' ' || last == b' ' || s.starts_with("---") || s.starts_with("...") {
         return false;
     }
-    if chars[0] == ' ' || chars[chars.len() - 1] == ' ' {
-        return false;
+    let blank_at = |i: usize| i >= b.len() || b[i] == b' ' || b[i] == b'\t';
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => return false,
+        b'?' | b':' | b'-' if blank_at(1) => return false,
+        _ => {}
     }
-    if s.starts_with("---") || s.starts_with("...") {
-        return false;
-    }
-    let blank_at = |i: usize| i >= chars.len() || chars[i] == ' ' || chars[i] == '\t';
-    for (i, &c) in chars.iter().enumerate() {
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => return false,
-                '?' | ':' | '-' if blank_at(1) => return false,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if blank_at(i + 1) => return false,
-                '#' if chars[i - 1] == ' ' || chars[i - 1] == '\t' => return false,
-                _ => {}
-            }
-        }
-        if c == '\t' {
-            return false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\t' => return false,
+            b':' if i > 0 && blank_at(i + 1) => return false,
+            b'#' if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') => return false,
+            _ => {}
         }
     }
     true

@@ -3,7 +3,7 @@
 
 use serde::ser::{self, Error as _, Serialize};
 
-use super::{go_yaml_float, write_scalar_str};
+use super::{go_yaml_float, pad, write_scalar_str};
 use crate::de::EXTENSIONS_FIELD;
 
 type Error = serde_json::Error;
@@ -37,10 +37,6 @@ impl Pos {
             Pos::SeqItem(d) => d + 2,
         }
     }
-}
-
-fn pad(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
 }
 
 struct ValueSer<'a> {
