@@ -97,13 +97,14 @@ fn walk<'a>(
             Ok(())
         }
         Value::Scalar(s) => {
+            // Most values have no `$` and no cast: skip them before typing the scalar.
+            let cast = cast_for(path);
+            if cast.is_none() && !s.text.contains('$') {
+                return Ok(());
+            }
             let Resolved::Str(text) = s.resolve() else {
                 return Ok(());
             };
-            let cast = cast_for(path);
-            if cast.is_none() && !text.contains('$') {
-                return Ok(());
-            }
             let substituted = substitute(text, lookup).map_err(|source| Error::Interpolation {
                 loc: node.loc.clone(),
                 path: path_string(path),
