@@ -197,12 +197,24 @@ enum Cmd {
 }
 
 fn init_logging(cli: &Cli) -> Result<()> {
-    let level = if cli.debug { "debug" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false);
+    let level = if cli.debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    // EnvFilter compiles regexes; only pay for it when BERTH_LOG asks for fine-grained filters.
+    let filter = std::env::var("BERTH_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok());
+    let base = tracing_subscriber::fmt().with_ansi(false);
+    macro_rules! finish {
+        ($b:expr) => {
+            match filter {
+                Some(f) => $b.with_env_filter(f).init(),
+                None => $b.with_max_level(level).init(),
+            }
+        };
+    }
     match &cli.log {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -212,12 +224,12 @@ fn init_logging(cli: &Cli) -> Result<()> {
                 .with_context(|| format!("open log file {}", path.display()))?;
             let w = std::sync::Mutex::new(file);
             if cli.log_format == "json" {
-                builder.json().with_writer(w).init();
+                finish!(base.json().with_writer(w));
             } else {
-                builder.with_writer(w).init();
+                finish!(base.with_writer(w));
             }
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => finish!(base.with_writer(std::io::stderr)),
     }
     Ok(())
 }
