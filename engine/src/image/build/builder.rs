@@ -197,8 +197,11 @@ impl ImageService {
             )?,
         };
         for t in &opts.tags {
-            let r = crate::image::reference::Reference::parse(t)?;
-            self.state.set_tag(&r.to_string(), &img.id)?;
+            let r = crate::image::reference::Reference::parse(t)?.to_string();
+            // A durable write costs an fsync: skip it when the tag already points here.
+            if self.state.resolve_tag(&r)?.as_ref() != Some(&img.id) {
+                self.state.set_tag(&r, &img.id)?;
+            }
         }
         Ok(BuildResult {
             image: img,
@@ -285,6 +288,7 @@ impl ImageService {
         };
         let mut config = serde_json::Map::new();
         let mut upper: Option<tempfile::TempDir> = None;
+        let mut copy: Option<(&CopyArgs, bool)> = None;
         let mut content = Hasher::new();
         match &step.instruction {
             Instruction::Arg(list) => {
@@ -413,8 +417,8 @@ impl ImageService {
             }
             Instruction::Maintainer(_) => {}
             Instruction::Copy(c) | Instruction::Add(c) => {
+                // Hash the sources first: a cache hit copies nothing.
                 let is_add = matches!(step.instruction, Instruction::Add(_));
-                let dir = self.build_tmp().map_err(|e| step_err(step, e))?;
                 self.copy_into(
                     step,
                     st,
@@ -425,10 +429,11 @@ impl ImageService {
                     df,
                     done,
                     ignore,
-                    dir.path(),
+                    Path::new("/nonexistent"),
                     &mut content,
+                    true,
                 )?;
-                upper = Some(dir);
+                copy = Some((c, is_add));
             }
             Instruction::Run { .. } => {
                 return Err(step_err(
@@ -461,6 +466,25 @@ impl ImageService {
         {
             st.image = Some(img);
             return Ok(true);
+        }
+        if let Some((c, is_add)) = copy {
+            let dir = self.build_tmp().map_err(|e| step_err(step, e))?;
+            let mut scratch = Hasher::new();
+            self.copy_into(
+                step,
+                st,
+                c,
+                is_add,
+                esc,
+                opts,
+                df,
+                done,
+                ignore,
+                dir.path(),
+                &mut scratch,
+                false,
+            )?;
+            upper = Some(dir);
         }
         let img = self.commit(
             st.image.as_ref(),
@@ -503,6 +527,7 @@ impl ImageService {
         ignore: &[String],
         upper: &Path,
         content: &mut Hasher,
+        dry: bool,
     ) -> Result<()> {
         let lookup = |k: &str| st.lookup(k);
         let dest = process_word(&c.dest, esc, &lookup).map_err(|e| step_err(step, e))?;
@@ -571,8 +596,15 @@ impl ImageService {
             } else {
                 dst_root.clone()
             };
-            write_file(&target, body.as_bytes(), chmod.unwrap_or(0o644), uid, gid)
-                .map_err(|e| step_err(step, e))?;
+            write_file(
+                &target,
+                body.as_bytes(),
+                chmod.unwrap_or(0o644),
+                uid,
+                gid,
+                dry,
+            )
+            .map_err(|e| step_err(step, e))?;
             content.update(body.as_bytes());
         }
         let heredoc_names: Vec<&str> = c.heredocs.iter().map(|h| h.name.as_str()).collect();
@@ -615,15 +647,18 @@ impl ImageService {
                             gid,
                             chmod,
                             content,
+                            dry,
                         )
                         .map_err(|e| step_err(step, e))?;
                     } else if is_add && is_archive(&src) {
                         let f = fs::File::open(&src).map_err(|e| step_err(step, e))?;
                         let dec = crate::image::pull::decompressor(std::io::BufReader::new(f))
                             .map_err(|e| step_err(step, e))?;
-                        fs::create_dir_all(&dst_root).map_err(|e| step_err(step, e))?;
                         let mut hr = crate::image::digest::HashingReader::new(dec);
-                        crate::image::unpack::unpack_layer(&mut hr, &dst_root)?;
+                        if !dry {
+                            fs::create_dir_all(&dst_root).map_err(|e| step_err(step, e))?;
+                            crate::image::unpack::unpack_layer(&mut hr, &dst_root)?;
+                        }
                         let (d, _) = hr.finish().map_err(|e| step_err(step, e))?;
                         content.update(d.as_str().as_bytes());
                     } else {
@@ -636,7 +671,7 @@ impl ImageService {
                         } else {
                             dst_root.clone()
                         };
-                        copy_one(&src, &src_rel, &target, &m, uid, gid, chmod, content)
+                        copy_one(&src, &src_rel, &target, &m, uid, gid, chmod, content, dry)
                             .map_err(|e| step_err(step, e))?;
                     }
                 }
@@ -831,7 +866,17 @@ fn glob_in(root: &Path, rel: &str, ignore: &[String]) -> std::io::Result<Vec<(St
     Ok(out)
 }
 
-fn write_file(target: &Path, data: &[u8], mode: u32, uid: u32, gid: u32) -> std::io::Result<()> {
+fn write_file(
+    target: &Path,
+    data: &[u8],
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    dry: bool,
+) -> std::io::Result<()> {
+    if dry {
+        return Ok(());
+    }
     if let Some(p) = target.parent() {
         fs::create_dir_all(p)?;
     }
@@ -850,15 +895,21 @@ fn copy_one(
     gid: u32,
     chmod: Option<u32>,
     content: &mut Hasher,
+    dry: bool,
 ) -> std::io::Result<()> {
-    if let Some(p) = target.parent() {
-        fs::create_dir_all(p)?;
+    if !dry {
+        if let Some(p) = target.parent() {
+            fs::create_dir_all(p)?;
+        }
+        let _ = fs::remove_file(target);
     }
-    let _ = fs::remove_file(target);
     if m.file_type().is_symlink() {
         let l = fs::read_link(src)?;
         content.update(rel.as_bytes());
         content.update(l.as_os_str().as_encoded_bytes());
+        if dry {
+            return Ok(());
+        }
         std::os::unix::fs::symlink(&l, target)?;
         std::os::unix::fs::lchown(target, Some(uid), Some(gid))?;
         return Ok(());
@@ -868,7 +919,14 @@ fn copy_one(
     content.update(rel.as_bytes());
     content.update(&(m.mode() & 0o7777).to_le_bytes());
     content.update(&data);
-    write_file(target, &data, chmod.unwrap_or(m.mode() & 0o7777), uid, gid)
+    write_file(
+        target,
+        &data,
+        chmod.unwrap_or(m.mode() & 0o7777),
+        uid,
+        gid,
+        dry,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -882,8 +940,11 @@ fn copy_tree(
     gid: u32,
     chmod: Option<u32>,
     content: &mut Hasher,
+    dry: bool,
 ) -> std::io::Result<()> {
-    fs::create_dir_all(dst)?;
+    if !dry {
+        fs::create_dir_all(dst)?;
+    }
     let mut names: Vec<_> = fs::read_dir(src)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name())
@@ -902,14 +963,19 @@ fn copy_tree(
         let d = dst.join(&n);
         let m = fs::symlink_metadata(&s)?;
         if m.is_dir() {
-            copy_tree(&s, &d, &r, ignore, use_ignore, uid, gid, chmod, content)?;
+            copy_tree(
+                &s, &d, &r, ignore, use_ignore, uid, gid, chmod, content, dry,
+            )?;
+            if dry {
+                continue;
+            }
             std::os::unix::fs::lchown(&d, Some(uid), Some(gid))?;
             fs::set_permissions(
                 &d,
                 fs::Permissions::from_mode(chmod.unwrap_or(m.mode() & 0o7777)),
             )?;
         } else {
-            copy_one(&s, &r, &d, &m, uid, gid, chmod, content)?;
+            copy_one(&s, &r, &d, &m, uid, gid, chmod, content, dry)?;
         }
     }
     Ok(())
