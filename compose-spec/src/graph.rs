@@ -269,12 +269,18 @@ impl ServiceGraph {
         for (name, _) in &services {
             index.insert(name.clone(), graph.add_node(name.clone()));
         }
+        // One edge per pair: `depends_on` is read first, so its condition wins over the
+        // implicit `service_started` of links, volumes_from and shared namespaces.
+        let mut seen: std::collections::HashSet<(NodeIndex, NodeIndex)> =
+            std::collections::HashSet::new();
         for (name, edges) in &services {
             let from = index[name.as_str()];
             for (dep, d) in &edges.deps {
                 match index.get(dep.as_str()) {
                     Some(&to) => {
-                        graph.add_edge(from, to, *d);
+                        if seen.insert((from, to)) {
+                            graph.add_edge(from, to, *d);
+                        }
                     }
                     None if !d.required => {}
                     None => {
@@ -586,6 +592,15 @@ mod tests {
         e.add_namespace("host", Via::Pid);
         let names: Vec<&str> = e.dependencies().collect();
         assert_eq!(names, vec!["db", "data", "logs", "net"]);
+        let mut web = edges(&["db"]);
+        web.add_link("db");
+        let g = ServiceGraph::new(
+            [("web".to_string(), web), ("db".to_string(), edges(&[]))],
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(g.dependencies("web").len(), 1);
+        assert_eq!(g.dependencies("web")[0].1.via, Via::DependsOn);
     }
 
     #[test]
