@@ -138,6 +138,10 @@ impl serde::de::Error for DecodeError {
 
 /// The closest expected name within an edit distance that still looks like a typo.
 pub(crate) fn suggest<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
+    // A typo is short; a long key would only make the distance table large.
+    if field.len() > 64 {
+        return None;
+    }
     let max = (field.chars().count() / 3).clamp(1, 3);
     expected
         .iter()
