@@ -163,16 +163,26 @@ impl ContentStore {
     /// Starts or resumes writing the blob `expected` (an exclusive lock serializes two pulls
     /// of one blob; a partial file left by a killed pull is kept for resumption).
     pub fn ingest(&self, expected: &Digest) -> Result<Ingest, StoreError> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.ingest.join(format!("{}.partial", expected.hex()));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io_err("lock", &path)(e.into()))?;
+        let file = loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(io_err("open", &path))?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io_err("lock", &path)(e.into()))?;
+            // The holder we waited for may have committed (renamed) the file: then our
+            // descriptor is the published blob, and a fresh partial file is needed.
+            let ours = file.metadata().map_err(io_err("stat", &path))?.ino();
+            match fs::metadata(&path) {
+                Ok(m) if m.ino() == ours => break file,
+                _ => continue,
+            }
+        };
         let len = file.metadata().map_err(io_err("stat", &path))?.len();
         Ok(Ingest {
             file,
@@ -381,5 +391,21 @@ mod tests {
         assert!(ing.write_all_from(&b"abd"[..], Some(3)).is_err());
         assert!(!s.contains(&want));
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn waiting_ingest_never_appends_to_a_published_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"data");
+        let mut first = s.ingest(&d).unwrap();
+        let s2 = s.clone();
+        let d2 = d.clone();
+        let waiter = std::thread::spawn(move || s2.ingest(&d2).map(|i| i.len()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        first.append(b"data").unwrap();
+        first.commit(Digest::of(b"data"), Some(4)).unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap(), 0);
+        assert_eq!(s.read(&d).unwrap(), b"data");
     }
 }
