@@ -71,11 +71,7 @@ fn matches(actual: &str, expected: &str) -> bool {
 }
 
 /// Cases that may still load, with the reason (reported, not failed).
-const PENDING: &[(&str, &str)] = &[(
-    "errors/TestInvalidProjectNameType_1.yaml",
-    "the loader reads `name` (and replaces it with the resolved project name) before the model \
-     is decoded, so its type is not checked yet",
-)];
+const PENDING: &[(&str, &str)] = &[];
 
 #[test]
 fn expected_errors() {
