@@ -62,17 +62,32 @@ pub enum NormalizeError {
 pub fn normalize(project: &mut Project, opts: NormalizeOptions) -> Result<(), NormalizeError> {
     // Expanding the deprecated `external.name` is a fix-up every mode needs.
     external_names(project);
+    let env = &project.environment;
+    let working_dir = project.working_dir.clone();
+    // compose-go resolves `env_file` and `label_file` content whether or not it normalizes.
+    for service in project.services.values_mut() {
+        resolve_env_files(service, env, &working_dir)?;
+        resolve_label_files(service, &working_dir)?;
+    }
     if !opts.normalize {
         return Ok(());
     }
     default_network(project);
     let env = &project.environment;
-    let working_dir = project.working_dir.clone();
     for service in project.services.values_mut() {
-        normalize_service(service, env, &working_dir, opts)?;
+        normalize_service(service, env, &working_dir, opts);
     }
     names_from_keys(project);
     Ok(())
+}
+
+/// Drop `env_file` and `label_file` once their content is in `environment` and `labels`, as
+/// `docker compose config` (and the config hash) do (`WithDiscardEnvFile`).
+pub fn discard_env_files(project: &mut Project) {
+    for s in project.services.values_mut() {
+        s.env_file.clear();
+        s.label_file.clear();
+    }
 }
 
 fn external_names(project: &mut Project) {
@@ -141,7 +156,7 @@ fn normalize_service(
     env: &IndexMap<String, String>,
     working_dir: &Path,
     opts: NormalizeOptions,
-) -> Result<(), NormalizeError> {
+) {
     if s.pull_policy.as_deref() == Some("if_not_present") {
         s.pull_policy = Some("missing".to_string());
     }
@@ -164,8 +179,6 @@ fn normalize_service(
             v.is_some()
         });
     }
-    resolve_env_files(s, env, working_dir)?;
-    resolve_label_files(s, working_dir)?;
     implicit_dependencies(s);
     for v in &mut s.volumes {
         v.target = clean_path(&v.target);
@@ -177,7 +190,6 @@ fn normalize_service(
             }
         }
     }
-    Ok(())
 }
 
 /// `env_file` content under the service's own `environment`; unset variables take the

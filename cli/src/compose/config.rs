@@ -94,6 +94,8 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
         return emit(args, out);
     }
     let mut loaded = load(global, sw, &args.service_names)?;
+    // Their content is in `environment` and `labels` now; compose prints neither list.
+    compose_spec::normalize::discard_env_files(&mut loaded.project);
     if !args.service_names.is_empty() {
         select_services(&mut loaded.project, &args.service_names)?;
     }
