@@ -123,3 +123,35 @@ pub fn check(project: &Project, root: Option<&Node>) -> Result<(), ValidationErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_yaml(yaml: &str) -> Result<(), ValidationError> {
+        let file: std::sync::Arc<str> = std::sync::Arc::from("compose.yaml");
+        let docs = crate::yaml::parse_documents(yaml, &file, Default::default()).unwrap();
+        let p = Project::from_node(&docs[0]).unwrap();
+        check(&p, Some(&docs[0]))
+    }
+
+    #[test]
+    fn undefined_references_name_file_and_line() {
+        let e = check_yaml("services:\n  web:\n    image: a\n    networks: [front]\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "compose.yaml:4:15: service \"web\" refers to undefined network front: invalid compose project"
+        );
+        let e = check_yaml("services:\n  web:\n    image: a\n    secrets: [s]\n").unwrap_err();
+        assert!(e.to_string().contains("refers to undefined secret s"));
+        let e = check_yaml("services:\n  web:\n    build: .\n    volumes: [\"data:/d\"]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("refers to undefined volume data"));
+        let e = check_yaml("services:\n  web: {}\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has neither an image nor a build context")
+        );
+        assert!(check_yaml("services:\n  web:\n    image: a\n    volumes: [\"./d:/d\"]\n").is_ok());
+    }
+}

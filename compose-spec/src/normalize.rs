@@ -344,6 +344,31 @@ pub fn clean_path(p: &str) -> String {
 mod tests {
     use super::*;
 
+    fn project(yaml: &str) -> Project {
+        let file: std::sync::Arc<str> = std::sync::Arc::from("compose.yaml");
+        let docs = crate::yaml::parse_documents(yaml, &file, Default::default()).unwrap();
+        let mut p = Project::from_node(&docs[0]).unwrap();
+        p.name = "demo".into();
+        normalize(&mut p, NormalizeOptions::default()).unwrap();
+        p
+    }
+
+    #[test]
+    fn default_network_names_and_implicit_dependencies() {
+        let p = project(
+            "services:\n  web:\n    image: a\n    links: [db:database]\n    volumes_from: [data]\n  db:\n    image: b\n    network_mode: host\n  data:\n    image: c\n    networks: [back]\nnetworks:\n  back:\n    external: true\nvolumes:\n  v: {}\n",
+        );
+        let web = &p.services["web"];
+        assert!(web.networks.contains_key("default"));
+        assert!(p.services["db"].networks.is_empty());
+        assert_eq!(p.networks["default"].name.as_deref(), Some("demo_default"));
+        assert_eq!(p.networks["back"].name.as_deref(), Some("back"));
+        assert_eq!(p.volumes["v"].name.as_deref(), Some("demo_v"));
+        assert!(web.depends_on["db"].restart);
+        assert!(!web.depends_on["data"].restart);
+        assert!(web.depends_on["data"].required);
+    }
+
     #[test]
     fn clean_path_is_lexical() {
         assert_eq!(clean_path("/a/b/../c/"), "/a/c");
