@@ -276,7 +276,10 @@ fn init_main(cfg: &InitConfig, ch: Channel) -> ! {
     match init_setup(cfg, &ch) {
         Ok(never) => match never {},
         Err(e) => {
-            let _ = ch.send(&Msg::Error(e.to_string()));
+            // After `Ready` the runtime is gone; the container's stderr is the only witness.
+            if ch.send(&Msg::Error(e.to_string())).is_err() {
+                eprintln!("berth-runtime: container init: {e}");
+            }
             sys::exit_now(1)
         }
     }
@@ -605,6 +608,8 @@ pub(crate) fn exec_user_process(
         .map(|a| to_c(a.as_bytes(), "process.env"))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Before any seccomp filter: older profiles do not allow close_range.
+    sys::cloexec_from(3).map_err(sys_err("close_range"))?;
     let nnp = process.no_new_privileges() == Some(true);
     if let (false, Some((prog, flags))) = (nnp, seccomp_prog) {
         // Without no_new_privs the filter must go in while CAP_SYS_ADMIN is still held.
@@ -667,7 +672,6 @@ pub(crate) fn exec_user_process(
             seccomp::install(prog, *flags).map_err(|e| ProcessError::Setup(e.to_string()))?;
         }
     }
-    sys::cloexec_from(3).map_err(sys_err("close_range"))?;
     sys::reset_signals();
     let err = sys::execve(&c_exe, &c_args, &c_env);
     Err(ProcessError::Setup(format!(
