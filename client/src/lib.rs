@@ -1,1 +1,16 @@
-//! The Docker Engine API client.
+//! The Docker Engine API client shared by the CLI, the Compose reconciler and the swarm
+//! agent: UNIX sockets and TCP with mutual TLS, version negotiation, typed calls with
+//! bollard-stubs types, Docker's JSON progress stream and 8-byte stream framing.
+
+#[cfg(feature = "certs")]
+pub mod certs;
+pub mod error;
+pub mod host;
+pub mod images;
+pub mod stream;
+pub mod transport;
+
+pub use error::{ClientError, Result};
+pub use host::{Host, TlsFiles};
+pub use stream::{Demuxer, JsonMessage, JsonStream, StdStream};
+pub use transport::Client;

@@ -174,7 +174,13 @@ async fn list(State(d): State<AppState>, p: Params) -> ApiResult<Json<Vec<ImageS
         if before.is_some_and(|b| c >= b) || since.is_some_and(|s| c <= s) {
             continue;
         }
-        let s = image_summary(&d, img, &tags);
+        let mut s = image_summary(&d, img, &tags);
+        if !refs.is_empty() {
+            s.repo_digests.retain(|rd| {
+                let name = rd.split_once('@').map_or(rd.as_str(), |(n, _)| n);
+                refs.iter().any(|r| reference_matches(r, name))
+            });
+        }
         if !f.match_labels(&s.labels) {
             continue;
         }
@@ -658,11 +664,14 @@ async fn prune(State(d): State<AppState>, p: Params) -> ApiResult<Json<ImagePrun
             .map_err(engine_err)?;
         for l in lines {
             if let Some(t) = l.strip_prefix("Untagged: ") {
+                let f = familiar(t);
+                d.events.publish("image", "untag", &f, &[("name", &f)]);
                 deleted.push(ImageDeleteResponseItem {
-                    untagged: Some(familiar(t)),
+                    untagged: Some(f),
                     deleted: None,
                 });
             } else if let Some(id) = l.strip_prefix("Deleted: ") {
+                d.events.publish("image", "delete", id, &[("name", id)]);
                 deleted.push(ImageDeleteResponseItem {
                     untagged: None,
                     deleted: Some(id.to_string()),
@@ -675,7 +684,9 @@ async fn prune(State(d): State<AppState>, p: Params) -> ApiResult<Json<ImagePrun
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(engine_err)?;
-    d.events.publish("image", "prune", "", &[]);
+    let reclaimed = report.bytes.to_string();
+    d.events
+        .publish("image", "prune", "", &[("reclaimed", reclaimed.as_str())]);
     Ok(Json(ImagePruneResponse {
         images_deleted: Some(deleted),
         space_reclaimed: Some(report.bytes as i64),

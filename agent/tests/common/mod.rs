@@ -1,0 +1,168 @@
+//! Test harness: a real `berthd` on its own temp root, exec root and socket, stopped
+//! (SIGTERM, then SIGKILL) and cleaned up on drop, even when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod registry;
+
+/// A running daemon.
+pub struct Berthd {
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+    pub tcp: Option<String>,
+    child: Option<Child>,
+}
+
+impl Berthd {
+    /// Starts berthd with a UNIX socket plus `extra` arguments.
+    pub fn start(extra: &[String]) -> Self {
+        Self::start_with(extra, true)
+    }
+
+    /// Starts berthd; `unix` adds the default test socket.
+    pub fn start_with(extra: &[String], unix: bool) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("run/berth.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
+        cmd.arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--exec-root")
+            .arg(dir.path().join("run"))
+            .args(["--log-level", "debug"]);
+        if unix {
+            cmd.arg("-H").arg(format!("unix://{}", sock.display()));
+        }
+        cmd.args(extra)
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log"));
+        let child = cmd.spawn().expect("spawn berthd");
+        let tcp = extra
+            .iter()
+            .find_map(|a| a.strip_prefix("tcp://").map(str::to_string));
+        let mut d = Self {
+            dir,
+            sock,
+            tcp,
+            child: Some(child),
+        };
+        d.wait_ready(unix);
+        d
+    }
+
+    fn wait_ready(&mut self, unix: bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("berthd exited early ({st}): {}", self.log());
+            }
+            let up = if unix {
+                std::os::unix::net::UnixStream::connect(&self.sock).is_ok()
+            } else {
+                self.tcp
+                    .as_ref()
+                    .is_some_and(|a| std::net::TcpStream::connect(a).is_ok())
+            };
+            if up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not come up: {}", self.log());
+    }
+
+    /// `unix://...` of the socket.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns its status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// The real docker CLI against this daemon, with its own config dir.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        docker_at(&self.host(), self.dir.path(), args, &[])
+    }
+
+    /// `docker` that must succeed; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}\n{}\n--- berthd log ---\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The `berth` CLI against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        let bin = Path::new(env!("CARGO_BIN_EXE_berthd")).with_file_name("berth");
+        Command::new(bin)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_HOST")
+            .output()
+            .expect("run berth")
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `docker` with `-H host`, a private config dir and no inherited DOCKER_* settings.
+pub fn docker_at(host: &str, home: &Path, args: &[&str], pre: &[&str]) -> Output {
+    Command::new("docker")
+        .args(pre)
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .env("DOCKER_CONFIG", home.join("docker-config"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .expect("run docker")
+}
