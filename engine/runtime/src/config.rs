@@ -89,11 +89,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), ConfigError> {
             format!("{} does not exist or is not a directory", rootfs.display()),
         ));
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing"))?;
-    validate_process(process, "process")?;
+    // process may be absent at create time (the spec makes it optional); start refuses then.
+    if let Some(process) = spec.process() {
+        validate_process(process, "process")?;
+    }
     if let Some(mounts) = spec.mounts() {
         for (i, m) in mounts.iter().enumerate() {
             if !m.destination().is_absolute() {

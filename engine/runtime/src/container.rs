@@ -100,18 +100,12 @@ impl ContainerBuilder {
         if state::container_dir(&self.root, &self.id).exists() {
             return Err(StateError::Exists(self.id.clone()).into());
         }
-        let process = spec
-            .process()
-            .clone()
-            .ok_or_else(|| config::ConfigError::Invalid {
-                field: "process".into(),
-                message: "missing".into(),
-            })?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
         let seccomp_prog = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(p) => Some((seccomp::compile(p)?, seccomp::flags(p))),
             None => None,
         };
-        let console = match (&self.console_socket, process.terminal() == Some(true)) {
+        let console = match (&self.console_socket, terminal) {
             (Some(p), true) => Some(OwnedFd::from(
                 UnixStream::connect(p)
                     .map_err(sys_err(format!("connect console socket {}", p.display())))?,
@@ -191,7 +185,8 @@ impl ContainerBuilder {
             process::write_id_maps(pid, &spec)?;
         }
         process::failpoint("after-spawn")?;
-        let state_json = container.state_json(Status::Creating);
+        // runtime-tools (and runc) hand hooks "created" although setup is still running.
+        let state_json = container.state_json(Status::Created);
         ch.send(&Msg::Go {
             pid,
             state: state_json.clone(),
@@ -448,6 +443,19 @@ impl Container {
         if status != Status::Created {
             return Err(self.refuse(status, "start"));
         }
+        if self.state.spec.process().is_none() {
+            let _ = sys::kill(self.state.pid, libc::SIGKILL);
+            wait_gone(
+                self.state.pid,
+                Some(self.state.start_time),
+                Duration::from_secs(5),
+            );
+            return Err(config::ConfigError::Invalid {
+                field: "process".into(),
+                message: "not set: there is nothing to start".into(),
+            }
+            .into());
+        }
         let fifo_path = state::container_dir(&self.root, &self.state.id).join(state::EXEC_FIFO);
         let fifo = std::fs::OpenOptions::new()
             .read(true)
@@ -524,8 +532,8 @@ impl Container {
     pub fn delete(self, force: bool) -> Result<()> {
         let status = self.status();
         match status {
-            Status::Stopped | Status::Created => {}
-            Status::Running | Status::Paused | Status::Creating if !force => {
+            Status::Stopped => {}
+            Status::Created | Status::Running | Status::Paused | Status::Creating if !force => {
                 return Err(self.refuse(status, "delete"));
             }
             _ => {}

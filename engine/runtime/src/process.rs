@@ -297,10 +297,8 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
     let (_host_pid, state_json) = expect_go(ch)?;
     let spec = cfg.spec;
     let linux = spec.linux().clone().unwrap_or_default();
-    let process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| ProcessError::Setup("process: missing".into()))?;
+    // Without a process the container can be created; `start` then refuses it.
+    let process = spec.process().clone().unwrap_or_default();
     if cfg.plan.new_user {
         sys::setresgid(0).map_err(sys_err("setresgid(0) in user namespace"))?;
         sys::setresuid(0).map_err(sys_err("setresuid(0) in user namespace"))?;
@@ -316,8 +314,10 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
             .as_deref()
             .and_then(rootfs::propagation_flag)
             .unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-        // Private or slave first, so nothing below propagates back to the host.
-        let first = if prop & libc::MS_SHARED != 0 {
+        // Private or slave first, so nothing below propagates back to the host; shared and
+        // unbindable (which would refuse the rootfs bind) are applied after pivot_root.
+        let late = prop & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0;
+        let first = if late {
             libc::MS_PRIVATE | libc::MS_REC
         } else {
             prop
@@ -355,7 +355,7 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
         } else {
             rootfs::pivot_root(cfg.rootfs).map_err(sys_err("pivot_root"))?;
         }
-        if prop & libc::MS_SHARED != 0 {
+        if late {
             sys::mount(None, Path::new("/"), None, prop, None)
                 .map_err(sys_err("linux.rootfsPropagation"))?;
         }

@@ -293,7 +293,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
             .unwrap();
     assert_eq!(st["id"], json!(id));
     assert!(st["pid"].as_i64().unwrap() > 0);
-    assert_eq!(st["status"], "creating");
+    assert_eq!(st["status"], "created");
     let stop: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("poststop.json")).unwrap()).unwrap();
     assert_eq!(stop["status"], "stopped");
