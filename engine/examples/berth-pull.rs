@@ -16,7 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(root)?;
     let state = StateStore::open(&root.join("state.redb"))?;
     let images = ImageService::open(root, state, RegistryOptions::default())?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let img = rt.block_on(images.pull(&args[2], None, ProgressSink::none()))?;
     println!("{}", img.id);
     Ok(())

@@ -24,6 +24,9 @@ const PARALLEL_LAYERS: usize = 4;
 /// Attempts per layer (each resumes what the previous one received).
 const LAYER_ATTEMPTS: u32 = 4;
 const PROGRESS_STEP: u64 = 1 << 20;
+/// Chunks in flight between download and unpack per layer: hyper hands over chunks of up to
+/// a few hundred KiB, so this bounds memory per layer to about a MiB.
+const CHANNEL_CHUNKS: usize = 4;
 
 /// The parts of an image config the engine reads.
 #[derive(Debug, serde::Deserialize)]
@@ -411,7 +414,7 @@ impl ImageService {
         progress: &ProgressSink,
     ) -> std::result::Result<Option<u64>, Attempt> {
         let from_store = self.store.contains(&job.digest);
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
         let store = self.store.clone();
         let pending = if need_unpack {
             Some(
