@@ -89,4 +89,18 @@ fn commit_container_changes() {
         .unwrap();
     assert_eq!(img2.layers.len(), 2);
     assert_ne!(img2.id, img.id);
+
+    // history: newest first, the config-only step has no size, the top row carries the ID.
+    let img2_ref = img2.id.to_string();
+    let h = eng.images.history(&img2_ref).unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[0].id, img2.id.to_string());
+    assert_eq!(h[0].created_by, "ENV A=1");
+    assert_eq!(h[0].size, 0);
+    assert_eq!(h[1].comment, "committed");
+    assert!(h[1].size > 0);
+    let inspect = eng.images.inspect("committed:v1").unwrap();
+    assert_eq!(inspect["RepoTags"][0], "committed:v1");
+    assert_eq!(inspect["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(inspect["Config"]["Cmd"][0], "/bin/sh");
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod build;
 pub mod commit;
 pub mod digest;
+pub mod inspect;
 pub mod progress;
 mod pull;
 mod push;
