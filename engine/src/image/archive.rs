@@ -162,6 +162,7 @@ impl ImageService {
     /// `docker load`: reads a docker-archive or OCI layout tar (optionally compressed);
     /// returns the loaded images with the references they were tagged with. Blocking.
     pub fn load(&self, r: impl Read) -> Result<Vec<(ImageRecord, Vec<String>)>> {
+        let _writer = self.gc_lock.blocking_read();
         let tmp = Path::new("archive");
         let dec =
             decompressor(BufReader::with_capacity(256 * 1024, r)).map_err(aio("read", tmp))?;
@@ -397,6 +398,7 @@ impl ImageService {
     /// `docker import`: a rootfs tar (plain or compressed) becomes a one-layer image,
     /// tagged `reference` when given. Blocking.
     pub fn import(&self, r: impl Read, reference: Option<&str>) -> Result<ImageRecord> {
+        let _writer = self.gc_lock.blocking_read();
         let tag = reference.map(Reference::parse).transpose()?;
         let tmpp = Path::new("import");
         // One pass: the plain tar is hashed (diff ID) while gzip writes the layer blob.

@@ -50,6 +50,7 @@ impl ImageService {
         upper: Option<&Path>,
         opts: &CommitOptions,
     ) -> Result<ImageRecord> {
+        let _writer = self.gc_lock.blocking_read();
         let tag = opts
             .reference
             .as_deref()

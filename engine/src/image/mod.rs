@@ -151,6 +151,10 @@ pub struct ImageService {
     snapshots: Snapshots,
     state: StateStore,
     registry: RegistryOptions,
+    /// Writers (pull, load, import, commit) share it; `gc` takes it exclusively, so it never
+    /// deletes a blob or snapshot that an unfinished operation has written but not yet
+    /// registered.
+    gc_lock: std::sync::Arc<tokio::sync::RwLock<()>>,
 }
 
 impl ImageService {
@@ -162,6 +166,7 @@ impl ImageService {
             snapshots: Snapshots::open(root)?,
             state,
             registry,
+            gc_lock: Default::default(),
         })
     }
 
@@ -276,8 +281,10 @@ impl ImageService {
         Ok(out)
     }
 
-    /// Removes blobs and snapshots no image references (and temporaries).
+    /// Removes blobs and snapshots no image references (and temporaries). Blocking: waits
+    /// for running pulls, loads, imports and commits; call it off the async runtime.
     pub fn gc(&self) -> Result<GcReport> {
+        let _exclusive = self.gc_lock.blocking_write();
         let mut blobs = HashSet::new();
         let mut snaps = HashSet::new();
         for img in self.state.images()? {

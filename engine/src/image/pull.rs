@@ -162,6 +162,7 @@ impl ImageService {
         platform: Option<Platform>,
         progress: ProgressSink,
     ) -> Result<ImageRecord> {
+        let _writer = self.gc_lock.clone().read_owned().await;
         let r = Reference::parse(reference)?;
         let platform = platform.unwrap_or_else(Platform::host);
         let client = RegistryClient::new(r.domain(), &self.registry)?;
