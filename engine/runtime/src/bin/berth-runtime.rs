@@ -299,8 +299,14 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("berth-runtime: {e:#}");
+            // Library errors already spell out their cause; anyhow's chain would repeat it.
+            let msg = if e.downcast_ref::<berth_runtime::Error>().is_some() {
+                e.to_string()
+            } else {
+                format!("{e:#}")
+            };
+            tracing::error!("{msg}");
+            eprintln!("berth-runtime: {msg}");
             std::process::exit(1);
         }
     }

@@ -260,6 +260,22 @@ pub(crate) fn rmdir_retry(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Removes the empty parents of `dir` that Berth created under `<mount>/berth`, stopping at
+/// the first one still in use; cgroups outside `berth/` are never touched.
+pub(crate) fn remove_berth_parents(mount: &Path, dir: &Path) {
+    let berth = mount.join("berth");
+    let mut cur = dir.parent();
+    while let Some(p) = cur {
+        if !p.starts_with(&berth) {
+            break;
+        }
+        if std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        cur = p.parent();
+    }
+}
+
 /// Device rules every container gets on top of its config, like runc's allowed devices.
 pub(crate) const DEFAULT_DEVICE_RULES: &[&str] = &[
     "c *:* m",

@@ -199,7 +199,12 @@ impl V1Manager {
             write(&dir, file, &w.to_string())?;
         }
         if let Some(w) = b.leaf_weight() {
-            write(&dir, "blkio.leaf_weight", &w.to_string())?;
+            // CFQ's leaf weights are gone from kernels since 5.0.
+            if dir.join("blkio.leaf_weight").exists() {
+                write(&dir, "blkio.leaf_weight", &w.to_string())?;
+            } else {
+                tracing::warn!("blockIO.leafWeight: not supported by this kernel; ignored");
+            }
         }
         for d in b.weight_device().iter().flatten() {
             if let Some(w) = d.weight() {
@@ -411,11 +416,9 @@ impl Manager for V1Manager {
             if let Err(e) = rmdir_retry(&dir) {
                 first_err.get_or_insert(e);
             }
-            // Tidy the shared `berth` parent once the last container is gone; busy is fine.
-            if let Some(parent) = dir.parent() {
-                if parent.file_name().is_some_and(|n| n == "berth") {
-                    let _ = std::fs::remove_dir(parent);
-                }
+            // Tidy the shared `berth` parents once the last container is gone; busy is fine.
+            if let Some(mount) = self.mounts.values().find(|m| dir.starts_with(m)) {
+                super::remove_berth_parents(mount, &dir);
             }
         }
         first_err.map_or(Ok(()), Err)

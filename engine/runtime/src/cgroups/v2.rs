@@ -242,11 +242,7 @@ impl Manager for V2Manager {
 
     fn remove(&self) -> Result<(), CgroupError> {
         rmdir_retry(&self.dir)?;
-        if let Some(parent) = self.dir.parent() {
-            if parent.file_name().is_some_and(|n| n == "berth") {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
+        super::remove_berth_parents(&self.root, &self.dir);
         Ok(())
     }
 }
