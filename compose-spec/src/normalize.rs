@@ -48,8 +48,8 @@ pub enum NormalizeError {
         /// The missing file.
         path: PathBuf,
     },
-    /// The file exists but cannot be parsed.
-    #[error("failed to load {}: {source}", path.display())]
+    /// The file exists but cannot be parsed (the source error already names the file).
+    #[error("{source}")]
     Dotenv {
         /// The file.
         path: PathBuf,
@@ -213,9 +213,18 @@ fn resolve_env_files(
             }
             continue;
         }
-        let lookup = |k: &str| env.get(k).cloned();
+        // `${X}` in an env file sees the service's own environment first, then what earlier
+        // env files set, then the project environment, as compose-go resolves it.
+        let lookup = |k: &str| {
+            s.environment
+                .get(k)
+                .cloned()
+                .flatten()
+                .or_else(|| merged.get(k).cloned().flatten())
+                .or_else(|| env.get(k).cloned())
+        };
         let vars = if f.format.as_deref() == Some("raw") {
-            dotenv::read_file_raw(path, None)
+            dotenv::read_file_raw(path, Some(&lookup))
         } else {
             dotenv::read_file(path, &lookup)
         }

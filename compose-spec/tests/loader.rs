@@ -290,3 +290,31 @@ fn five_thousand_services() {
         );
     }
 }
+
+#[test]
+fn env_files_interpolate_from_service_env_earlier_files_and_project_env() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.env", "BASE=from-a\n");
+    write(
+        d.path(),
+        "b.env",
+        "FROM_EARLIER=${BASE}-b\nFROM_SERVICE=${SVC}\nFROM_PROJECT=${PROJ}\n",
+    );
+    write(d.path(), "raw.env", "RAW=${BASE}\nPROJ\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    env_file: [a.env, b.env, {path: raw.env, format: raw}]\n    environment: {SVC: svc}\n",
+    );
+    let mut o = opts(d.path());
+    o.os_env = IndexMap::from([("PROJ".to_string(), "proj".to_string())]);
+    let l = load_project(&o).unwrap();
+    let env = &l.project.services["web"].environment;
+    let get = |k: &str| env.get(k).cloned().flatten();
+    assert_eq!(get("FROM_EARLIER").as_deref(), Some("from-a-b"));
+    assert_eq!(get("FROM_SERVICE").as_deref(), Some("svc"));
+    assert_eq!(get("FROM_PROJECT").as_deref(), Some("proj"));
+    // Raw files keep `${...}` literally but still resolve bare names.
+    assert_eq!(get("RAW").as_deref(), Some("${BASE}"));
+    assert_eq!(get("PROJ").as_deref(), Some("proj"));
+}
