@@ -1,6 +1,7 @@
 //! `berth`: the command-line client.
 
 mod compose;
+mod engine;
 
 use std::process::ExitCode;
 
@@ -10,6 +11,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "berth", version, about)]
 struct Cli {
+    #[command(flatten)]
+    conn: engine::ConnArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,12 +21,15 @@ struct Cli {
 enum Command {
     /// Define and run multi-container applications.
     Compose(compose::ComposeArgs),
+    #[command(flatten)]
+    Engine(engine::EngineCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compose(args) => compose::run(args),
+        Command::Engine(cmd) => engine::run(cmd, &cli.conn),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
