@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// Loading a Compose project allocates many small nodes; mimalloc makes that markedly cheaper
+// than glibc's malloc (measured on `compose config` of 5,000 services).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Berth: a container engine and Compose implementation.
 #[derive(Parser)]
 #[command(name = "berth", version, about)]
