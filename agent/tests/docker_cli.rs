@@ -63,6 +63,21 @@ fn docker_cli_image_workflow() {
     let hist = d.docker_ok(&["history", "mine/bb:1"]);
     assert!(lines(&hist).len() >= 2, "{hist}");
 
+    // `docker save` streams a tar that carries both the docker-archive and OCI layout files.
+    let tar = tempfile::tempdir().expect("tempdir");
+    let tar = tar.path().join("bb.tar");
+    let tar_s = tar.to_string_lossy().to_string();
+    d.docker_ok(&["save", "-o", &tar_s, "mine/bb:1"]);
+    let listing = std::process::Command::new("tar")
+        .args(["-tf", &tar_s])
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(listing.lines().any(|l| l == "manifest.json"), "{listing}");
+    assert!(listing.lines().any(|l| l == "index.json"), "{listing}");
+    let missing = d.docker(&["save", "-o", &tar_s, "no-such-image"]);
+    assert!(!missing.status.success());
+
     let pushed = d.docker_ok(&["tag", "mine/bb:1", &format!("{r}/pushed:v1")]);
     let _ = pushed;
     let out = d.docker_ok(&["push", &format!("{r}/pushed:v1")]);

@@ -340,8 +340,8 @@ async fn by_name_get(
         return history(&d, name).map(|v| Json(v).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {
-        let _ = (name, p);
-        return Err(not_yet("save"));
+        let _ = p;
+        return save(&d, vec![name.to_string()]);
     }
     Err(ApiError::not_found("page not found"))
 }
@@ -700,9 +700,51 @@ async fn search() -> ApiError {
     )
 }
 
-async fn save_many(p: Params) -> ApiError {
-    let _ = p;
-    not_yet("save")
+async fn save_many(State(d): State<AppState>, p: Params) -> ApiResult<Response> {
+    let names: Vec<String> = p.all("names").into_iter().map(str::to_string).collect();
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    save(&d, names)
+}
+
+/// `docker save`: a blocking task writes the archive straight into the response body, so the
+/// daemon never holds a whole image in memory.
+fn save(d: &Daemon, names: Vec<String>) -> ApiResult<Response> {
+    // Resolve first, so an unknown name is a 404 before any byte of the archive is sent.
+    for n in &names {
+        d.images.resolve(n).map_err(engine_err)?;
+    }
+    let (tx, body) = channel_body(16);
+    let images = d.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx));
+        if let Err(e) = images.save(&names, w) {
+            tracing::warn!(error = %e, "save ended early");
+        }
+    });
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(r)
+}
+
+/// A blocking `Write` that hands its bytes to an async response body.
+struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(bytes::Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn load() -> ApiError {
