@@ -4,13 +4,16 @@
 
 #[cfg(feature = "certs")]
 pub mod certs;
+pub mod containers;
 pub mod error;
+pub mod exec;
 pub mod host;
 pub mod images;
 pub mod stream;
 pub mod transport;
 
+pub use containers::{ByteStream, JsonLines};
 pub use error::{ClientError, Result};
 pub use host::{Host, TlsFiles};
 pub use stream::{Demuxer, JsonMessage, JsonStream, StdStream};
-pub use transport::Client;
+pub use transport::{Client, Hijacked};

@@ -333,6 +333,39 @@ impl Client {
     }
 }
 
+/// A connection taken over after `101 Switching Protocols` (attach, exec start): raw bytes
+/// both ways.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Client {
+    /// Sends a request with `Upgrade: tcp` and returns the upgraded connection; a daemon error
+    /// becomes [`ClientError::Daemon`].
+    pub async fn upgrade(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: RequestBody,
+    ) -> Result<Hijacked> {
+        let mut all: Vec<(&str, String)> = vec![
+            ("Upgrade", "tcp".to_string()),
+            ("Connection", "Upgrade".to_string()),
+        ];
+        all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
+        let resp = self.request(method, path_and_query, &all, body).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ClientError::Http(format!(
+                "expected 101 Switching Protocols, got {}",
+                resp.status()
+            )));
+        }
+        let up = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Ok(TokioIo::new(up))
+    }
+}
+
 /// Reads a whole response body.
 pub async fn body_bytes(resp: Response<Incoming>) -> Result<Bytes> {
     resp.into_body()
