@@ -140,6 +140,23 @@ impl Berthd {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
+        // Containers outlive berthd (live-restore), so remove them through it first, then sweep
+        // whatever a failed test may still have left: shims, mounts and cgroups.
+        let ids = if self.child.is_some() {
+            let out = self.docker(&["ps", "-aq", "--no-trunc"]);
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids.iter().map(String::as_str));
+                let _ = self.docker(&args);
+            }
+            ids
+        } else {
+            Vec::new()
+        };
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
@@ -147,6 +164,58 @@ impl Drop for Berthd {
             std::thread::sleep(Duration::from_millis(200));
             let _ = c.kill();
             let _ = c.wait();
+        }
+        sweep(self.dir.path(), &ids);
+    }
+}
+
+/// Kills processes started from `dir` (shims), unmounts what is mounted below it and removes
+/// the cgroups of `ids`.
+pub fn sweep(dir: &Path, ids: &[String]) {
+    let d = dir.to_string_lossy().to_string();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(&d) {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&d))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        let _ = Command::new("umount").args(["-l", t]).status();
+    }
+    let mut ids = ids.to_vec();
+    if let Ok(rd) = std::fs::read_dir(dir.join("root/containers")) {
+        ids.extend(rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()));
+    }
+    for id in &ids {
+        // Container processes outlive a killed shim; their cgroup still lists them.
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for c in rd.flatten() {
+                let procs = c.path().join("berth").join(id).join("cgroup.procs");
+                for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for id in &ids {
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for c in rd.flatten() {
+                let _ = std::fs::remove_dir(c.path().join("berth").join(id));
+            }
         }
     }
 }

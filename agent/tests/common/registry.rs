@@ -108,7 +108,8 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Pushes `busybox:latest`, a one-layer image of busybox-static (Cmd /bin/sh).
+    /// Pushes `busybox:latest`, a one-layer image of busybox-static with every applet linked
+    /// (Cmd /bin/sh).
     pub fn seed_busybox(&self) {
         let d = self.dir.path();
         let oci = d.join("seed-oci");
@@ -122,8 +123,15 @@ impl Registry {
         let rootfs = bundle.join("rootfs");
         fs::create_dir_all(rootfs.join("bin")).expect("bin");
         fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
-        for a in ["sh", "ls", "cat", "echo", "true"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("link");
+        // Every applet, so tests can run `sleep`, `top`, `wc`... as with the real busybox image.
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for a in String::from_utf8_lossy(&list.stdout).lines() {
+            if a != "busybox" && !a.is_empty() {
+                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("link");
+            }
         }
         run(Command::new("umoci")
             .args(["repack", "--image", &layout])
