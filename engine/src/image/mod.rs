@@ -63,6 +63,9 @@ pub enum ImageError {
     /// A background task failed.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A build failed (the message is what `docker build` prints).
+    #[error("{0}")]
+    Build(String),
     /// A file operation failed.
     #[error("{op} {path}: {source}")]
     Io {

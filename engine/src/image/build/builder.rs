@@ -1,8 +1,9 @@
 //! The builder: runs a parsed Dockerfile's stages. FROM (scratch, images, earlier stages,
 //! ARG before FROM), COPY and ADD (`--from`, `--chown`, `--chmod`, globs, `.dockerignore`,
 //! local tar extraction), and the config instructions; each step's result is cached under
-//! parent + instruction + content checksum of the copied files. RUN needs the runtime and
-//! is refused for now.
+//! parent + instruction + content checksum of the copied files. RUN executes in a real
+//! container (see [`super::run`]). Progress goes to a [`BuildOutput`] in the lines of
+//! Docker's legacy builder (`Step 1/4 : ...`, ` ---> Running in ...`, ` ---> <id>`).
 
 use super::dockerfile::{self, Command, CopyArgs, Instruction, Step};
 use super::shell_words::{process_word, process_words};
@@ -13,8 +14,11 @@ use crate::image::{ImageError, ImageService, ProgressSink};
 use crate::state::ImageRecord;
 use crate::{Error, Result};
 use redb::{ReadableDatabase, TableDefinition};
+use super::run::{RunError, RunRequest, user_db};
 use std::collections::HashMap;
 use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +43,34 @@ pub enum BuildError {
     },
 }
 
+/// Receives a build's output: Docker's step lines and what RUN commands print.
+#[derive(Clone, Default)]
+pub struct BuildOutput(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+
+impl BuildOutput {
+    /// Output handed to `f`, chunk by chunk.
+    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    /// Sends one chunk (nothing when no receiver was given).
+    pub fn emit(&self, s: &str) {
+        if let Some(f) = &self.0 {
+            f(s)
+        }
+    }
+}
+
+impl std::fmt::Debug for BuildOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "BuildOutput(..)"
+        } else {
+            "BuildOutput(none)"
+        })
+    }
+}
+
 /// `docker build` options.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
@@ -54,6 +86,16 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--pull`: pull base images even when present.
+    pub pull: bool,
+    /// `--label`: labels added to the final image.
+    pub labels: Vec<(String, String)>,
+    /// Where progress and RUN output go.
+    pub output: BuildOutput,
+    /// The `berth-runtime` binary running RUN steps (default: see [`super::run::runtime_binary`]).
+    pub runtime: Option<PathBuf>,
+    /// Set to stop the build: the running step is killed and cleaned up.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What a build produced.
@@ -68,7 +110,7 @@ pub struct BuildResult {
 }
 
 fn step_err(s: &Step, m: impl std::fmt::Display) -> Error {
-    ImageError::Task(
+    ImageError::Build(
         BuildError::Step {
             line: s.line,
             instruction: s.original.clone(),
@@ -110,7 +152,7 @@ impl ImageService {
             path: df_path.clone(),
             source,
         })?;
-        let df = dockerfile::parse(&src).map_err(|e| ImageError::Task(e.to_string()))?;
+        let df = dockerfile::parse(&src).map_err(|e| ImageError::Build(e.to_string()))?;
         let ignore = read_dockerignore(&opts.context);
         let esc = df.escape;
 
@@ -134,16 +176,60 @@ impl ImageService {
                 .iter()
                 .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase()))
                 .ok_or_else(|| {
-                    ImageError::Task(format!("target stage {t:?} could not be found"))
+                    ImageError::Build(format!("target stage {t:?} could not be found"))
                 })?,
             None => df.stages.len() - 1,
         };
+        // Tags are checked before any work, as Docker does.
+        let tags = opts
+            .tags
+            .iter()
+            .map(|t| crate::image::reference::Reference::parse(t))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut df = df;
+        if !opts.labels.is_empty() {
+            // Docker appends `--label`s to the last stage as one more LABEL step.
+            let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+            let kvs: Vec<(String, String)> = opts
+                .labels
+                .iter()
+                .map(|(k, v)| (quote(k), quote(v)))
+                .collect();
+            let original = format!(
+                "LABEL {}",
+                kvs.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            df.stages[last].steps.push(Step {
+                line: 0,
+                original,
+                instruction: Instruction::Label(kvs),
+            });
+        }
+        let out = &opts.output;
+        let total = df.global_args.len()
+            + df.stages[..=last]
+                .iter()
+                .map(|s| 1 + s.steps.len())
+                .sum::<usize>();
+        let mut n = 0;
+        let mut announce = |s: &Step| {
+            n += 1;
+            out.emit(&format!("Step {n}/{total} : {}\n", s.original));
+        };
+        for s in &df.global_args {
+            announce(s);
+        }
         let mut done: Vec<Option<ImageRecord>> = Vec::new();
         let (mut cached, mut executed) = (0, 0);
         for (si, stage) in df.stages.iter().enumerate().take(last + 1) {
             let Instruction::From { image, .. } = &stage.from.instruction else {
                 continue;
             };
+            self.check_cancel(opts)?;
+            announce(&stage.from);
             let base_name = process_word(image, esc, &|n| global.get(n).cloned())
                 .map_err(|e| step_err(&stage.from, e))?;
             let base = if base_name == "scratch" {
@@ -155,10 +241,13 @@ impl ImageService {
                 done[i].clone()
             } else {
                 Some(
-                    self.base_image(&base_name, rt)
+                    self.base_image(&base_name, opts.pull, rt)
                         .map_err(|e| step_err(&stage.from, e))?,
                 )
             };
+            if let Some(b) = &base {
+                out.emit(&format!(" ---> {}\n", &b.id.hex()[..12]));
+            }
             let mut st = StageState {
                 env: base
                     .as_ref()
@@ -175,6 +264,8 @@ impl ImageService {
                 shell: vec!["/bin/sh".into(), "-c".into()],
             };
             for step in &stage.steps {
+                self.check_cancel(opts)?;
+                announce(step);
                 let hit = self.run_step(step, &mut st, esc, opts, &global, &df, &done, &ignore)?;
                 if hit {
                     cached += 1;
@@ -196,12 +287,14 @@ impl ImageService {
                 },
             )?,
         };
-        for t in &opts.tags {
-            let r = crate::image::reference::Reference::parse(t)?.to_string();
+        out.emit(&format!("Successfully built {}\n", &img.id.hex()[..12]));
+        for t in &tags {
+            let r = t.to_string();
             // A durable write costs an fsync: skip it when the tag already points here.
             if self.state.resolve_tag(&r)?.as_ref() != Some(&img.id) {
                 self.state.set_tag(&r, &img.id)?;
             }
+            out.emit(&format!("Successfully tagged {}\n", t.familiar()));
         }
         Ok(BuildResult {
             image: img,
@@ -210,10 +303,26 @@ impl ImageService {
         })
     }
 
-    fn base_image(&self, name: &str, rt: &tokio::runtime::Handle) -> Result<ImageRecord> {
+    fn check_cancel(&self, opts: &BuildOptions) -> Result<()> {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(ImageError::Build("build cancelled".into()).into());
+        }
+        Ok(())
+    }
+
+    fn base_image(
+        &self,
+        name: &str,
+        pull: bool,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<ImageRecord> {
         match self.resolve(name) {
-            Ok(i) => Ok(i),
-            Err(_) => rt.block_on(self.pull(name, None, ProgressSink::none())),
+            Ok(i) if !pull => Ok(i),
+            _ => rt.block_on(self.pull(name, None, ProgressSink::none())),
         }
     }
 
@@ -289,6 +398,7 @@ impl ImageService {
         let mut config = serde_json::Map::new();
         let mut upper: Option<tempfile::TempDir> = None;
         let mut copy: Option<(&CopyArgs, bool)> = None;
+        let mut run: Option<RunRequest> = None;
         let mut content = Hasher::new();
         match &step.instruction {
             Instruction::Arg(list) => {
@@ -435,11 +545,44 @@ impl ImageService {
                 )?;
                 copy = Some((c, is_add));
             }
-            Instruction::Run { .. } => {
-                return Err(step_err(
-                    step,
-                    "RUN needs the container runtime, which the builder does not use yet",
-                ));
+            Instruction::Run {
+                command, heredocs, ..
+            } => {
+                if !heredocs.is_empty() {
+                    return Err(step_err(step, "here-documents in RUN need BuildKit"));
+                }
+                let args = match command {
+                    Command::Exec(v) => v.clone(),
+                    Command::Shell(s) => {
+                        let mut v = st.shell.clone();
+                        v.push(s.clone());
+                        v
+                    }
+                };
+                // ARG values reach RUN as environment and so belong to its cache key.
+                let mut arg_env: Vec<String> = st
+                    .args
+                    .iter()
+                    .filter(|(k, _)| !st.env.iter().any(|(n, _)| n == *k))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                arg_env.sort();
+                for a in &arg_env {
+                    content.update(a.as_bytes());
+                    content.update(b"\0");
+                }
+                let mut env: Vec<String> =
+                    st.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                env.extend(arg_env);
+                run = Some(RunRequest {
+                    args,
+                    env,
+                    workdir: st.workdir.clone(),
+                    user: self
+                        .current_field(st, "User")
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                });
             }
             Instruction::From { .. } => return Err(step_err(step, "unexpected FROM")),
         }
@@ -461,11 +604,25 @@ impl ImageService {
         );
         k.update(content.finish().as_str().as_bytes());
         let key = k.finish();
+        let out = &opts.output;
         if !opts.no_cache
             && let Some(img) = self.cached(&key)
         {
+            out.emit(&format!(" ---> Using cache\n ---> {}\n", &img.id.hex()[..12]));
             st.image = Some(img);
             return Ok(true);
+        }
+        let mut run_diff = None;
+        if let Some(req) = &run {
+            let d = self
+                .run_step_container(st.image.as_ref(), req, opts, out)
+                .map_err(|e| match e {
+                    RunError::NonZero { .. } | RunError::Cancelled => {
+                        Error::from(ImageError::Build(e.to_string()))
+                    }
+                    RunError::Setup(_) => step_err(step, e),
+                })?;
+            run_diff = Some(d);
         }
         if let Some((c, is_add)) = copy {
             let dir = self.build_tmp().map_err(|e| step_err(step, e))?;
@@ -486,23 +643,32 @@ impl ImageService {
             )?;
             upper = Some(dir);
         }
+        let layer_dir: Option<PathBuf> = match (&upper, &run_diff) {
+            (Some(u), _) => Some(u.path().to_path_buf()),
+            (None, Some(d)) => Some(d.upper()),
+            (None, None) => None,
+        };
         let img = self.commit(
             st.image.as_ref(),
-            upper.as_ref().map(|u| u.path()),
+            layer_dir.as_deref(),
             &CommitOptions {
                 created_by: step.original.clone(),
                 config,
-                empty_layer: upper.is_none(),
+                empty_layer: layer_dir.is_none(),
                 ..Default::default()
             },
         )?;
+        if let Some(d) = &run_diff {
+            out.emit(&format!(" ---> Removed intermediate container {}\n", d.short_id()));
+        }
+        out.emit(&format!(" ---> {}\n", &img.id.hex()[..12]));
         self.remember(&key, &img.id)?;
         st.image = Some(img);
         Ok(false)
     }
 
     /// A scratch directory under the engine root (same filesystem as the snapshots).
-    fn build_tmp(&self) -> std::io::Result<tempfile::TempDir> {
+    pub(super) fn build_tmp(&self) -> std::io::Result<tempfile::TempDir> {
         let d = self.root.join("tmp");
         fs::create_dir_all(&d)?;
         tempfile::Builder::new().prefix("build-").tempdir_in(d)
@@ -534,13 +700,15 @@ impl ImageService {
         let dest_is_dir = dest.ends_with('/') || c.sources.len() > 1;
         let dest = resolve_path(&st.workdir, &dest);
         let (uid, gid) = match &c.chown {
-            Some(o) => parse_chown(&process_word(o, esc, &lookup).map_err(|e| step_err(step, e))?)
-                .ok_or_else(|| {
-                    step_err(
-                        step,
-                        format!("unsupported --chown {o:?} (numeric uid:gid or root)"),
-                    )
-                })?,
+            Some(o) => {
+                let o = process_word(o, esc, &lookup).map_err(|e| step_err(step, e))?;
+                match parse_chown(&o) {
+                    Some(ids) => ids,
+                    None => user_db(self, st.image.as_ref())
+                        .chown(&o)
+                        .map_err(|e| step_err(step, e))?,
+                }
+            }
             None => (0, 0),
         };
         let chmod = match &c.chmod {

@@ -1,6 +1,8 @@
-//! Image builds. So far: the Dockerfile parser and Docker's word expansion; the builder
-//! that executes the steps is still to come.
+//! Image builds: the Dockerfile parser, Docker's word expansion, the builder, RUN in a real
+//! container, and user names of an image.
 
 pub mod builder;
 pub mod dockerfile;
+pub mod run;
 pub mod shell_words;
+pub mod users;
