@@ -6,6 +6,7 @@
 //! Docker's legacy builder (`Step 1/4 : ...`, ` ---> Running in ...`, ` ---> <id>`).
 
 use super::dockerfile::{self, Command, CopyArgs, Instruction, Step};
+use super::run::{RunError, RunRequest, user_db};
 use super::shell_words::{process_word, process_words};
 use crate::image::commit::CommitOptions;
 use crate::image::digest::{Digest, Hasher};
@@ -14,13 +15,12 @@ use crate::image::{ImageError, ImageService, ProgressSink};
 use crate::state::ImageRecord;
 use crate::{Error, Result};
 use redb::{ReadableDatabase, TableDefinition};
-use super::run::{RunError, RunRequest, user_db};
 use std::collections::HashMap;
 use std::fs;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Build cache: key (parent, instruction, content) -> image ID.
 pub const BUILD_CACHE: TableDefinition<&str, &str> = TableDefinition::new("build_cache");
@@ -571,8 +571,7 @@ impl ImageService {
                     content.update(a.as_bytes());
                     content.update(b"\0");
                 }
-                let mut env: Vec<String> =
-                    st.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let mut env: Vec<String> = st.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 env.extend(arg_env);
                 run = Some(RunRequest {
                     args,
@@ -608,7 +607,10 @@ impl ImageService {
         if !opts.no_cache
             && let Some(img) = self.cached(&key)
         {
-            out.emit(&format!(" ---> Using cache\n ---> {}\n", &img.id.hex()[..12]));
+            out.emit(&format!(
+                " ---> Using cache\n ---> {}\n",
+                &img.id.hex()[..12]
+            ));
             st.image = Some(img);
             return Ok(true);
         }
@@ -659,7 +661,10 @@ impl ImageService {
             },
         )?;
         if let Some(d) = &run_diff {
-            out.emit(&format!(" ---> Removed intermediate container {}\n", d.short_id()));
+            out.emit(&format!(
+                " ---> Removed intermediate container {}\n",
+                d.short_id()
+            ));
         }
         out.emit(&format!(" ---> {}\n", &img.id.hex()[..12]));
         self.remember(&key, &img.id)?;

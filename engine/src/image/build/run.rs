@@ -235,7 +235,9 @@ impl ImageService {
     ) -> Result<RunDiff, RunError> {
         let id = random_id();
         out.emit(&format!(" ---> Running in {}\n", &id[..12]));
-        let tmp = self.build_tmp().map_err(|e| setup("create step directory", e))?;
+        let tmp = self
+            .build_tmp()
+            .map_err(|e| setup("create step directory", e))?;
         let d = tmp.path();
         let (init, upper, work, rootfs, bundle, state_root) = (
             d.join("init"),
@@ -249,8 +251,8 @@ impl ImageService {
             fs::create_dir_all(p).map_err(|e| setup("create step directory", e))?;
         }
         let hostname = id[..12].to_string();
-        let etc_files = make_init_layer(&init, d, &hostname)
-            .map_err(|e| setup("prepare the init layer", e))?;
+        let etc_files =
+            make_init_layer(&init, d, &hostname).map_err(|e| setup("prepare the init layer", e))?;
 
         let mut lowers = vec![init.to_path_buf()];
         if let Some(b) = base {
@@ -271,7 +273,14 @@ impl ImageService {
                 .resolve(&req.user)
                 .map_err(|e| RunError::Setup(e.to_string()))?
         };
-        let spec = oci_config(req, &user, &rootfs, &hostname, &guard.cgroup_path(), &etc_files);
+        let spec = oci_config(
+            req,
+            &user,
+            &rootfs,
+            &hostname,
+            &guard.cgroup_path(),
+            &etc_files,
+        );
         fs::write(
             bundle.join("config.json"),
             serde_json::to_vec_pretty(&spec).map_err(|e| setup("write config.json", e))?,
@@ -311,7 +320,11 @@ impl ImageService {
                 Ok(None) => {}
                 Err(e) => return Err(setup("wait for the step", e)),
             }
-            if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
                 drop(guard);
                 let _ = pump.join();
                 return Err(RunError::Cancelled);
@@ -431,7 +444,12 @@ fn drop_init_leftovers(upper: &Path, etc: &EtcFiles) {
     }
 }
 
-fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> std::io::Result<()> {
+fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> std::io::Result<()> {
     let lower: Vec<String> = lowers
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
