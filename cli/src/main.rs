@@ -39,6 +39,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Container commands exit with docker's codes (125, 126, 127, the container's).
+            if let Some(s) = e.downcast_ref::<engine::StatusError>() {
+                if !s.message.is_empty() {
+                    eprintln!("{}", s.message);
+                }
+                return ExitCode::from(s.code);
+            }
             eprintln!("{}", message(&e));
             ExitCode::FAILURE
         }

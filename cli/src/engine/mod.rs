@@ -1,6 +1,7 @@
 //! Docker-shaped commands that talk to a daemon through the Engine API: images, login,
 //! version, info, and `tls init`.
 
+mod container;
 mod format;
 mod image;
 mod system;
@@ -9,6 +10,8 @@ use anyhow::Result;
 use berth_client::{Client, TlsFiles};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+
+pub use container::StatusError;
 
 /// How to reach the daemon, as docker's global flags.
 #[derive(Debug, Args)]
@@ -82,6 +85,8 @@ pub enum EngineCommand {
     /// TLS certificates for the daemon and its clients.
     #[command(subcommand)]
     Tls(system::TlsCommand),
+    #[command(flatten)]
+    Container(container::TopLevel),
 }
 
 /// Runs an engine command.
@@ -107,6 +112,7 @@ pub fn run(cmd: EngineCommand, conn: &ConnArgs) -> Result<()> {
             C::Load(a) => image::load(&conn.client()?, a).await,
             C::Save(a) => image::save(&conn.client()?, a).await,
             C::Import(a) => image::import(&conn.client()?, a).await,
+            C::Container(c) => container::top_level(&conn.client()?, c).await,
         }
     })
 }
