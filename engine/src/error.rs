@@ -1,5 +1,6 @@
 //! The crate error: one variant per module error, folded with `#[from]`.
 
+use crate::container::ContainerError;
 use crate::image::ImageError;
 use crate::image::archive::ArchiveError;
 use crate::image::reference::ReferenceError;
@@ -36,6 +37,9 @@ pub enum Error {
     /// Unpacking a layer failed.
     #[error(transparent)]
     Unpack(#[from] UnpackError),
+    /// A container operation failed.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
 }
 
 /// The engine's result type.

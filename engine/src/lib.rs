@@ -1,6 +1,8 @@
 //! Berth's container engine as a library: images (content store, snapshots, registry client,
-//! archives) and the engine's transactional metadata store.
+//! archives), containers (lifecycle over `berth-shim`) and the engine's transactional metadata
+//! store.
 
+pub mod container;
 pub mod error;
 pub mod image;
 pub mod state;

@@ -11,6 +11,10 @@ use std::sync::Arc;
 pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 /// Full normalized references (`docker.io/library/busybox:latest`) to image IDs.
 pub const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
+/// Container records by container ID, as JSON (owned by `container::record`).
+pub const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+/// Container names (without the leading `/`) to container IDs.
+pub const CONTAINER_NAMES: TableDefinition<&str, &str> = TableDefinition::new("container_names");
 
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +113,8 @@ impl StateStore {
         s.write(|txn| {
             txn.open_table(IMAGES)?;
             txn.open_table(TAGS)?;
+            txn.open_table(CONTAINERS)?;
+            txn.open_table(CONTAINER_NAMES)?;
             Ok(())
         })?;
         Ok(s)

@@ -1,0 +1,122 @@
+//! Talking to `berth-shim`: spawning it (with its one-line handshake) and the control socket's
+//! request/response lines, asynchronously.
+
+use super::ContainerError;
+use berth_shim::protocol::{self, Request, Response};
+use berth_shim::{ExitStatus, ShimConfig};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Writes the shim config next to the socket, spawns the shim and reads its handshake; returns
+/// the PID it reports (the init's, or 0 in exec mode). Blocking.
+pub fn spawn(bin: &Path, cfg: &ShimConfig, cfg_path: &Path) -> Result<i32, ContainerError> {
+    cfg.save(cfg_path)
+        .map_err(|e| ContainerError::Shim(format!("write config: {e}")))?;
+    let mut child = Command::new(bin)
+        .arg(cfg_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(super::error::io_err("spawn", bin))?;
+    let mut line = String::new();
+    let read = child
+        .stdout
+        .take()
+        .map(|o| std::io::BufReader::new(o).read_line(&mut line));
+    // The shim stays our child until it exits: reap it from a small thread so it never
+    // lingers as a zombie (after a daemon restart init or a subreaper reaps it instead).
+    let pid = child.id();
+    let _ = std::thread::Builder::new()
+        .name(format!("reap-{pid}"))
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = child.wait();
+        });
+    match read {
+        Some(Ok(n)) if n > 0 => {}
+        _ => {
+            return Err(ContainerError::Shim(
+                "the shim exited without a handshake".into(),
+            ));
+        }
+    }
+    let r: Response = protocol::parse_line(line.as_bytes())
+        .map_err(|e| ContainerError::Shim(format!("bad handshake {line:?}: {e}")))?;
+    if !r.ok {
+        return Err(ContainerError::Shim(
+            r.error.unwrap_or_else(|| "the shim failed to start".into()),
+        ));
+    }
+    Ok(r.pid.unwrap_or(0))
+}
+
+async fn read_line(s: &mut UnixStream) -> Result<Response, ContainerError> {
+    let mut line = Vec::with_capacity(128);
+    loop {
+        let b = s
+            .read_u8()
+            .await
+            .map_err(|e| ContainerError::Shim(format!("read answer: {e}")))?;
+        if b == b'\n' {
+            break;
+        }
+        line.push(b);
+        if line.len() > protocol::MAX_LINE {
+            return Err(ContainerError::Shim("answer too long".into()));
+        }
+    }
+    protocol::parse_line(&line).map_err(|e| ContainerError::Shim(e.to_string()))
+}
+
+async fn request(sock: &Path, req: &Request) -> Result<(UnixStream, Response), ContainerError> {
+    let mut s = UnixStream::connect(sock)
+        .await
+        .map_err(|e| ContainerError::Shim(format!("connect {}: {e}", sock.display())))?;
+    let mut data = serde_json::to_vec(req).map_err(|e| ContainerError::Internal(e.to_string()))?;
+    data.push(b'\n');
+    s.write_all(&data)
+        .await
+        .map_err(|e| ContainerError::Shim(format!("send request: {e}")))?;
+    let r = read_line(&mut s).await?;
+    if !r.ok {
+        return Err(ContainerError::Shim(
+            r.error.unwrap_or_else(|| "request failed".into()),
+        ));
+    }
+    Ok((s, r))
+}
+
+/// One request, one answer.
+pub async fn call(sock: &Path, req: &Request) -> Result<Response, ContainerError> {
+    request(sock, req).await.map(|(_, r)| r)
+}
+
+/// Opens an attach stream.
+pub async fn attach(
+    sock: &Path,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> Result<UnixStream, ContainerError> {
+    request(
+        sock,
+        &Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        },
+    )
+    .await
+    .map(|(s, _)| s)
+}
+
+/// Waits for the process to exit.
+pub async fn wait(sock: &Path) -> Result<ExitStatus, ContainerError> {
+    let r = call(sock, &Request::Wait).await?;
+    r.exit
+        .ok_or_else(|| ContainerError::Shim("wait answered without an exit status".into()))
+}
