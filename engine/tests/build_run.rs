@@ -89,26 +89,30 @@ fn read(eng: &Engine, img: &berth_engine::state::ImageRecord, path: &str) -> Str
         .unwrap()
 }
 
-/// Nothing of the build may remain: no mount under the engine dir, no build cgroup, no
-/// runtime state, no scratch directory.
-fn assert_clean(eng: &Engine) {
+/// The step container IDs a build printed (` ---> Running in <id>`).
+fn step_ids(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix(" ---> Running in "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Nothing of the build may remain: no mount under the engine dir, no cgroup of its steps,
+/// no scratch directory.
+fn assert_clean(eng: &Engine, log: &str) {
     let root = eng.dir.path().to_string_lossy().into_owned();
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.lines().any(|l| l.contains(&root)),
         "mounts left under {root}:\n{mounts}"
     );
+    let ids = step_ids(log);
+    assert!(!ids.is_empty(), "no step ran:\n{log}");
     for ctl in fs::read_dir("/sys/fs/cgroup").unwrap() {
         let berth = ctl.unwrap().path().join("berth");
-        if let Ok(rd) = fs::read_dir(&berth) {
-            for e in rd {
-                let n = e.unwrap().file_name().to_string_lossy().into_owned();
-                assert!(
-                    !n.starts_with("build-") || !Path::new(&berth.join(&n)).exists(),
-                    "cgroup {} left",
-                    berth.join(n).display()
-                );
-            }
+        for id in &ids {
+            let cg = berth.join(format!("build-{id}"));
+            assert!(!cg.exists(), "cgroup {} left", cg.display());
         }
     }
     let tmp = eng.dir.path().join("root/tmp");
@@ -197,7 +201,7 @@ fn run_steps_create_files_see_env_args_user_and_hit_the_cache() {
     assert!(text.contains(" ---> Running in "), "{text}");
     assert!(text.contains("Successfully tagged built:run\n"), "{text}");
     assert_eq!(r.executed_steps, 7, "{text}");
-    assert_clean(&eng);
+    assert_clean(&eng, &text);
 
     let (output, log) = capture();
     let again = eng
@@ -227,18 +231,20 @@ fn run_steps_create_files_see_env_args_user_and_hit_the_cache() {
         )
         .unwrap();
     assert_eq!(read(&eng, &changed.image, "greeting"), "hello you\n");
+    let (output, log) = capture();
     let nocache = eng
         .images
         .build(
             &BuildOptions {
                 no_cache: true,
+                output,
                 ..opts.clone()
             },
             rt.handle(),
         )
         .unwrap();
     assert_eq!(nocache.cached_steps, 1, "only ARG counts as cached");
-    assert_clean(&eng);
+    assert_clean(&eng, &log.lock().unwrap());
 }
 
 #[test]
@@ -266,14 +272,16 @@ fn failing_run_reports_docker_text_and_cleans_up() {
         "The command '/bin/sh -c echo before; false' returned a non-zero code: 1"
     );
     assert!(log.lock().unwrap().contains("before\n"));
-    assert_clean(&eng);
+    assert_clean(&eng, &log.lock().unwrap());
 
     dockerfile(&ctx, "FROM bb:fail\nRUN [\"/nonexistent\"]\n");
+    let (output, log) = capture();
     let e = eng
         .images
         .build(
             &BuildOptions {
                 context: ctx.clone(),
+                output,
                 runtime: Some(runtime()),
                 ..Default::default()
             },
@@ -281,7 +289,7 @@ fn failing_run_reports_docker_text_and_cleans_up() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("nonexistent"), "{e}");
-    assert_clean(&eng);
+    assert_clean(&eng, &log.lock().unwrap());
 }
 
 #[test]
@@ -293,7 +301,10 @@ fn cancel_stops_a_running_step_and_cleans_up() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let c2 = cancel.clone();
+    let log = Arc::new(Mutex::new(String::new()));
+    let log2 = log.clone();
     let output = BuildOutput::new(move |s| {
+        log2.lock().unwrap().push_str(s);
         if s.contains("started") {
             c2.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -314,5 +325,5 @@ fn cancel_stops_a_running_step_and_cleans_up() {
         .unwrap_err();
     assert_eq!(e.to_string(), "build cancelled");
     assert!(t0.elapsed().as_secs() < 20);
-    assert_clean(&eng);
+    assert_clean(&eng, &log.lock().unwrap());
 }

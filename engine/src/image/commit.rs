@@ -172,3 +172,89 @@ impl ImageService {
         res
     }
 }
+
+/// Instructions `docker import -c` and `docker commit -c` accept.
+const CHANGE_COMMANDS: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+impl ImageService {
+    /// Applies Dockerfile `changes` (`CMD ["sh"]`, `ENV A=b`, ...) and a history `message`
+    /// on top of `img`, as `docker import -c/-m` does; tags the result with `reference`.
+    /// Blocking.
+    pub fn apply_changes(
+        &self,
+        img: &ImageRecord,
+        changes: &[String],
+        message: Option<&str>,
+        reference: Option<&str>,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<ImageRecord> {
+        let mut df = format!("FROM {}\n", img.id);
+        for c in changes {
+            let c = c.trim();
+            if c.is_empty() {
+                continue;
+            }
+            let word = c
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            if !CHANGE_COMMANDS.contains(&word.as_str()) {
+                return Err(
+                    ImageError::Build(format!("{word} is not a valid change command")).into(),
+                );
+            }
+            df.push_str(c);
+            df.push('\n');
+        }
+        let ctx = self.build_context_dir()?;
+        let dockerfile = ctx.path().join("Dockerfile");
+        std::fs::write(&dockerfile, df).map_err(io_err("write", &dockerfile))?;
+        let built = self.build(
+            &super::build::builder::BuildOptions {
+                context: ctx.path().to_path_buf(),
+                ..Default::default()
+            },
+            rt,
+        )?;
+        let mut out = built.image;
+        if let Some(m) = message.filter(|m| !m.is_empty()) {
+            out = self.commit(
+                Some(&out),
+                None,
+                &CommitOptions {
+                    comment: Some(m.to_string()),
+                    empty_layer: true,
+                    ..Default::default()
+                },
+            )?;
+        }
+        if let Some(r) = reference {
+            self.state
+                .set_tag(&Reference::parse(r)?.to_string(), &out.id)?;
+        }
+        Ok(out)
+    }
+
+    /// An empty directory under the engine root for a build context; removed on drop.
+    pub fn build_context_dir(&self) -> Result<tempfile::TempDir> {
+        let d = self.root.join("tmp");
+        std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+        tempfile::Builder::new()
+            .prefix("context-")
+            .tempdir_in(&d)
+            .map_err(|e| io_err("create", &d)(e))
+    }
+}

@@ -2,6 +2,7 @@
 //! container, and user names of an image.
 
 pub mod builder;
+pub mod context;
 pub mod dockerfile;
 pub mod run;
 pub mod shell_words;

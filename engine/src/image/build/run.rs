@@ -179,12 +179,12 @@ impl Drop for StepGuard {
         if let Some(mut c) = self.child.take()
             && matches!(c.try_wait(), Ok(None))
         {
-            // SIGTERM is forwarded to the container by the helper; give it a moment.
-            // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
+            // Kill the container first: its init (pid 1 in its namespace) ignores SIGTERM,
+            // and the helper then deletes it the ordinary way and exits.
+            if let Ok(ct) = berth_runtime::Container::load(&self.state_root, &self.id) {
+                let _ = ct.kill(libc::SIGKILL, true);
             }
-            for _ in 0..100 {
+            for _ in 0..300 {
                 if !matches!(c.try_wait(), Ok(None)) {
                     break;
                 }
@@ -212,7 +212,16 @@ impl Drop for StepGuard {
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            if let Err(e) = cg.remove() {
+            // Dying processes keep the cgroup busy for a moment.
+            let mut res = cg.remove();
+            for _ in 0..100 {
+                if res.is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                res = cg.remove();
+            }
+            if let Err(e) = res {
                 tracing::warn!(error = %e, "build step: removing cgroup");
             }
         }
