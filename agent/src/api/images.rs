@@ -1,5 +1,6 @@
 //! `/images/*` and `/auth`, backed by the engine's image service.
 
+use super::build::BodyReader;
 use super::progress::{JsonStream, pull_message, push_message, short_id};
 use super::{ApiError, ApiResult, Params, channel_body, parse_rfc3339};
 use crate::daemon::{AppState, Daemon};
@@ -256,12 +257,14 @@ async fn with_progress<T>(
     out
 }
 
-async fn create(State(d): State<AppState>, p: Params, headers: HeaderMap) -> ApiResult<Response> {
-    if p.get("fromSrc").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "import (fromSrc) is not supported by this Berth engine yet",
-        ));
+async fn create(
+    State(d): State<AppState>,
+    p: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if let Some(src) = p.get("fromSrc") {
+        return import(d, src, &p, body).await;
     }
     let from = p
         .get("fromImage")
@@ -361,12 +364,6 @@ async fn by_name_post(
     Err(ApiError::not_found("page not found"))
 }
 
-fn not_yet(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{what} is not supported by this Berth engine yet"),
-    )
-}
 
 fn inspect(d: &Daemon, name: &str) -> ApiResult<Value> {
     let img = d.images.resolve(name).map_err(engine_err)?;
@@ -747,8 +744,70 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-async fn load() -> ApiError {
-    not_yet("load")
+/// `docker load`: the body is streamed into the engine on a blocking thread.
+async fn load(State(d): State<AppState>, body: Body) -> ApiResult<Response> {
+    let reader = BodyReader::new(body);
+    let images = d.images.clone();
+    let loaded = tokio::task::spawn_blocking(move || images.load(reader))
+        .await
+        .map_err(|e| ApiError::internal(format!("load task failed: {e}")))?
+        .map_err(engine_err)?;
+    let mut out = String::new();
+    for (img, tags) in loaded {
+        if tags.is_empty() {
+            out.push_str(&json!({"stream": format!("Loaded image ID: {}\n", img.id)}).to_string());
+            out.push_str("\r\n");
+        }
+        for t in tags {
+            let shown = Reference::parse(&t).map(|r| r.familiar()).unwrap_or(t);
+            d.events
+                .publish("image", "load", &img.id.to_string(), &[("name", &shown)]);
+            out.push_str(&json!({"stream": format!("Loaded image: {shown}\n")}).to_string());
+            out.push_str("\r\n");
+        }
+    }
+    Ok(json_stream_response(Body::from(out)))
+}
+
+/// `docker import`: `fromSrc=-` reads the rootfs tar from the body; `repo`, `tag`,
+/// `changes` and `message` as Docker has them.
+async fn import(d: AppState, src: &str, p: &Params, body: Body) -> ApiResult<Response> {
+    if src != "-" {
+        return Err(ApiError::bad_request(
+            "importing from a URL is not supported by this Berth engine; use fromSrc=-",
+        ));
+    }
+    let repo = p.get("repo").unwrap_or("").to_string();
+    let tag = p.get("tag").unwrap_or("");
+    let reference = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo.clone()),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    if let Some(r) = &reference {
+        Reference::parse(r).map_err(engine_err)?;
+    }
+    let changes: Vec<String> = p.all("changes").into_iter().map(str::to_string).collect();
+    let message = p.get("message").map(str::to_string);
+    let reader = BodyReader::new(body);
+    let images = d.images.clone();
+    let rt = tokio::runtime::Handle::current();
+    let img = tokio::task::spawn_blocking(move || {
+        let plain = changes.is_empty() && message.as_deref().is_none_or(str::is_empty);
+        if plain {
+            return images.import(reader, reference.as_deref());
+        }
+        let base = images.import(reader, None)?;
+        images.apply_changes(&base, &changes, message.as_deref(), reference.as_deref(), &rt)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?
+    .map_err(engine_err)?;
+    d.events
+        .publish("image", "import", &img.id.to_string(), &[]);
+    let mut out = json!({"status": img.id.to_string()}).to_string();
+    out.push_str("\r\n");
+    Ok(json_stream_response(Body::from(out)))
 }
 
 async fn auth(State(d): State<AppState>, body: axum::body::Bytes) -> ApiResult<Json<AuthResponse>> {

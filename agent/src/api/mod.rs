@@ -1,6 +1,7 @@
 //! The Docker Engine API: the router, version prefixes, errors, query parameters, filters and
 //! the stream formats shared by the endpoint modules.
 
+pub mod build;
 pub mod images;
 pub mod progress;
 pub mod system;
@@ -321,6 +322,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(build::routes())
         .fallback(page_not_found)
         .with_state(state)
 }

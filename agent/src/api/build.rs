@@ -1,0 +1,235 @@
+//! `POST /build`: the legacy builder API the docker CLI uses with `DOCKER_BUILDKIT=0`. The
+//! context tar is streamed from the request body into a scratch directory, the engine builds
+//! on a blocking thread, and its output goes out as Docker's JSON messages (`stream`, `aux`,
+//! `errorDetail`). A client that goes away cancels the build.
+
+use super::progress::JsonStream;
+use super::{ApiError, ApiResult, Params, channel_body};
+use crate::daemon::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use berth_engine::image::auth::Credentials;
+use berth_engine::image::build::builder::{BuildOptions, BuildOutput};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/build", post(build))
+}
+
+/// A blocking `Read` over a request body, fed chunk by chunk by an async task, so big
+/// bodies (contexts, `docker load`, `docker import`) never sit whole in memory.
+pub struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    cur: Bytes,
+}
+
+impl BodyReader {
+    /// Starts forwarding `body`; call from the async runtime, read from a blocking thread.
+    pub fn new(body: Body) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            let mut s = body.into_data_stream();
+            while let Some(c) = s.next().await {
+                let end = c.is_err();
+                if tx.send(c.map_err(|e| e.to_string())).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        Self {
+            rx,
+            cur: Bytes::new(),
+        }
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}
+
+/// The first usable credentials of `X-Registry-Config` (base64 JSON: registry -> auth).
+fn registry_config(headers: &HeaderMap) -> Option<(String, Credentials)> {
+    let raw = headers.get("X-Registry-Config")?.to_str().ok()?.trim();
+    let engines = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    let bytes = engines.iter().find_map(|e| e.decode(raw).ok())?;
+    let map: HashMap<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    map.into_iter().find_map(|(server, a)| {
+        let username = a.get("username")?.as_str().filter(|u| !u.is_empty())?;
+        let domain = server
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Some((
+            domain,
+            Credentials {
+                username: username.to_string(),
+                password: a
+                    .get("password")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+        ))
+    })
+}
+
+/// A JSON object parameter (`buildargs`, `labels`); `null` values are dropped.
+fn json_map(p: &Params, key: &str) -> ApiResult<Vec<(String, String)>> {
+    let Some(s) = p.get(key).filter(|s| !s.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let m: serde_json::Map<String, Value> = serde_json::from_str(s)
+        .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}")))?;
+    Ok(m.into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect())
+}
+
+async fn build(
+    State(d): State<AppState>,
+    p: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if p.get("remote").is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request(
+            "remote build contexts are not supported by this Berth engine",
+        ));
+    }
+    let dockerfile = p.get("dockerfile").unwrap_or("Dockerfile").to_string();
+    if dockerfile.split('/').any(|c| c == "..") {
+        return Err(ApiError::bad_request(
+            "the Dockerfile must be within the build context",
+        ));
+    }
+    let quiet = p.bool("q");
+    let mut opts = BuildOptions {
+        tags: p
+            .all("t")
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        build_args: json_map(&p, "buildargs")?.into_iter().collect(),
+        labels: json_map(&p, "labels")?,
+        target: p
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        no_cache: p.bool("nocache"),
+        pull: p.bool("pull"),
+        ..Default::default()
+    };
+    for t in &opts.tags {
+        berth_engine::image::reference::Reference::parse(t).map_err(|e| {
+            ApiError::bad_request(format!(
+                "invalid tag {t:?}: {}",
+                berth_engine::Error::from(e)
+            ))
+        })?;
+    }
+    let images = d
+        .images_with(registry_config(&headers))
+        .map_err(ApiError::from)?;
+    let ctx = images.build_context_dir().map_err(ApiError::from)?;
+
+    let (tx, out_body) = channel_body(64);
+    let js = JsonStream::new(tx.clone());
+    let cancel = Arc::new(AtomicBool::new(false));
+    // The client hanging up cancels the build, even while a step prints nothing.
+    let watch_tx = tx.clone();
+    let watch_cancel = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        watch_tx.closed().await;
+        watch_cancel.store(true, Ordering::Relaxed);
+    });
+    if !quiet {
+        let out_tx = tx.clone();
+        let c2 = cancel.clone();
+        opts.output = BuildOutput::new(move |s| {
+            let mut line = json!({ "stream": s }).to_string();
+            line.push_str("\r\n");
+            if out_tx.blocking_send(Bytes::from(line)).is_err() {
+                c2.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    drop(tx);
+    opts.cancel = Some(cancel);
+    opts.context = ctx.path().to_path_buf();
+    opts.dockerfile = Some(ctx.path().join(dockerfile.trim_start_matches('/')));
+    let reader = BodyReader::new(body);
+    let rt = tokio::runtime::Handle::current();
+    let events = d.clone();
+    tokio::spawn(async move {
+        let images2 = images.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let ctx = ctx;
+            images2.unpack_context(reader, ctx.path())?;
+            images2.build(&opts, &rt).map(|r| (r, opts.tags))
+        })
+        .await;
+        watcher.abort();
+        match res {
+            Ok(Ok((r, tags))) => {
+                let id = r.image.id.to_string();
+                if quiet {
+                    js.send(json!({ "stream": format!("{id}\n") })).await;
+                }
+                js.send(json!({"aux": {"ID": id}})).await;
+                for t in tags {
+                    events
+                        .events
+                        .publish("image", "tag", &id, &[("name", t.as_str())]);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "build failed");
+                js.error(&e.to_string()).await;
+            }
+            Err(e) => js.error(&format!("build task failed: {e}")).await,
+        }
+    });
+    let mut r = out_body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
