@@ -1,6 +1,7 @@
 //! The daemon's shared state: the engine services, the event bus and the settings.
 
 use crate::events::EventBus;
+use berth_engine::container::{ContainerOptions, ContainerService};
 use berth_engine::image::ImageService;
 use berth_engine::image::registry::RegistryOptions;
 use berth_engine::state::StateStore;
@@ -58,6 +59,8 @@ pub struct Daemon {
     pub config: Config,
     /// The image service.
     pub images: ImageService,
+    /// The container service.
+    pub containers: ContainerService,
     /// The event bus behind `/events`.
     pub events: EventBus,
     /// A stable identifier of this engine (`/info` `ID`).
@@ -72,18 +75,32 @@ pub type AppState = Arc<Daemon>;
 
 impl Daemon {
     /// Prepares `root` and `exec_root` and opens the engine's stores.
-    pub fn open(config: Config, shutdown: watch::Receiver<bool>) -> Result<Self, DaemonError> {
+    pub async fn open(
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, DaemonError> {
         for dir in [&config.root, &config.exec_root] {
             std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         }
         let images_root = config.root.join("image");
         std::fs::create_dir_all(&images_root).map_err(io_err("create", &images_root))?;
         let state = StateStore::open(&config.root.join("state.redb"))?;
-        let images = ImageService::open(&images_root, state, registry_options(&config))?;
+        let images = ImageService::open(&images_root, state.clone(), registry_options(&config))?;
         let id = engine_id(&config.root)?;
+        let containers = ContainerService::open(
+            ContainerOptions {
+                root: config.root.clone(),
+                exec_root: config.exec_root.clone(),
+                shim: None,
+            },
+            state,
+            images.clone(),
+        )
+        .await?;
         Ok(Self {
             config,
             images,
+            containers,
             events: EventBus::new(),
             id,
             started: SystemTime::now(),

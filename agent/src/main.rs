@@ -96,7 +96,7 @@ async fn main() -> Result<()> {
         insecure_registries: args.insecure_registries.clone(),
         ignore_docker_config: false,
     };
-    let daemon = Arc::new(Daemon::open(config, shutdown_rx.clone())?);
+    let daemon = Arc::new(Daemon::open(config, shutdown_rx.clone()).await?);
     let listeners = Listeners::bind(&hosts, tls, gid).await?;
     for h in &hosts {
         tracing::info!(listen = ?h, "API listening");
@@ -105,6 +105,7 @@ async fn main() -> Result<()> {
     std::fs::write(&pid_file, std::process::id().to_string())
         .with_context(|| format!("write {}", pid_file.display()))?;
     daemon.events.publish("daemon", "start", &daemon.id, &[]);
+    tokio::spawn(forward_container_events(daemon.clone()));
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -115,7 +116,32 @@ async fn main() -> Result<()> {
     }
     let _ = shutdown_tx.send(true);
     let _ = server.await;
+    // Live-restore: containers keep running; only the monitors stop.
+    daemon.containers.shutdown().await;
     let _ = std::fs::remove_file(&pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Republishes the engine's container events on the API's event bus.
+async fn forward_container_events(daemon: Arc<Daemon>) {
+    let mut rx = daemon.containers.events();
+    loop {
+        match rx.recv().await {
+            Ok(ev) => {
+                let attrs: Vec<(&str, &str)> = ev
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                daemon
+                    .events
+                    .publish("container", &ev.action, &ev.id, &attrs);
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "event forwarding fell behind");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
 }

@@ -2,8 +2,10 @@
 //! the stream formats shared by the endpoint modules.
 
 pub mod build;
+pub mod containers;
 pub mod images;
 pub mod progress;
+pub mod stream;
 pub mod system;
 mod util;
 
@@ -95,6 +97,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::NOT_MODIFIED {
+            // A 304 has no body.
+            return self.status.into_response();
+        }
         if self.status.is_server_error() && self.status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(status = %self.status, "{}", self.message);
         } else {
@@ -125,6 +131,17 @@ impl From<berth_engine::Error> for ApiError {
             E::Registry(R::Unauthorized { .. }) => StatusCode::UNAUTHORIZED,
             E::Archive(berth_engine::image::archive::ArchiveError::Invalid(_)) => {
                 StatusCode::BAD_REQUEST
+            }
+            E::Container(c) => {
+                use berth_engine::container::ContainerError as C;
+                match c {
+                    C::NotFound(_) | C::NoSuchPath(_) | C::NoSuchExec(_) => StatusCode::NOT_FOUND,
+                    C::NameConflict { .. } | C::Conflict(_) => StatusCode::CONFLICT,
+                    C::Invalid(_) => StatusCode::BAD_REQUEST,
+                    C::NotModified => StatusCode::NOT_MODIFIED,
+                    C::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                }
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -322,6 +339,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
         .merge(build::routes())
         .fallback(page_not_found)
         .with_state(state)

@@ -15,6 +15,8 @@ pub struct Berthd {
     pub sock: PathBuf,
     pub tcp: Option<String>,
     child: Option<Child>,
+    extra: Vec<String>,
+    unix: bool,
 }
 
 impl Berthd {
@@ -27,20 +29,6 @@ impl Berthd {
     pub fn start_with(extra: &[String], unix: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("run/berth.sock");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
-        cmd.arg("--root")
-            .arg(dir.path().join("root"))
-            .arg("--exec-root")
-            .arg(dir.path().join("run"))
-            .args(["--log-level", "debug"]);
-        if unix {
-            cmd.arg("-H").arg(format!("unix://{}", sock.display()));
-        }
-        cmd.args(extra)
-            .env("HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("berthd.log")).expect("log"));
-        let child = cmd.spawn().expect("spawn berthd");
         let tcp = extra
             .iter()
             .find_map(|a| a.strip_prefix("tcp://").map(str::to_string));
@@ -48,10 +36,50 @@ impl Berthd {
             dir,
             sock,
             tcp,
-            child: Some(child),
+            child: None,
+            extra: extra.to_vec(),
+            unix,
         };
-        d.wait_ready(unix);
+        d.spawn();
         d
+    }
+
+    fn spawn(&mut self) {
+        let dir = self.dir.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
+        cmd.arg("--root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("run"))
+            .args(["--log-level", "debug"]);
+        if self.unix {
+            cmd.arg("-H").arg(format!("unix://{}", self.sock.display()));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("berthd.log"))
+            .expect("log");
+        cmd.args(&self.extra)
+            .env("HOME", dir)
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn berthd"));
+        self.wait_ready(self.unix);
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same root, exec root and socket.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
     }
 
     fn wait_ready(&mut self, unix: bool) {
@@ -180,7 +208,9 @@ pub fn sweep(dir: &Path, ids: &[String]) {
             };
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmd).contains(&d) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         }
     }
@@ -197,7 +227,10 @@ pub fn sweep(dir: &Path, ids: &[String]) {
     }
     let mut ids = ids.to_vec();
     if let Ok(rd) = std::fs::read_dir(dir.join("root/containers")) {
-        ids.extend(rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()));
+        ids.extend(
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string()),
+        );
     }
     for id in &ids {
         // Container processes outlive a killed shim; their cgroup still lists them.
