@@ -93,16 +93,13 @@ async fn from_container(c: &Client, a: &CpArgs, ct: &str, src: &str) -> Result<(
     let name = stat["name"].as_str().unwrap_or("").to_string();
     let src_is_dir = stat["mode"].as_u64().is_some_and(|m| m & (1 << 31) != 0);
     let contents_only = src.ends_with("/.");
-    // Into an existing directory keeps the name; a new path renames the copied root.
+    // Into an existing directory keeps the name; a new path renames the copied root, or
+    // (for `dir/.`) becomes the directory the contents go into.
     let (dir, rename) = if dest.is_dir() {
-        if contents_only {
-            (dest.clone(), Some(".".to_string()))
-        } else {
-            (dest.clone(), None)
-        }
+        (dest.clone(), None)
     } else {
         if a.dest.ends_with('/') {
-            bail!("destination directory {} does not exist", a.dest);
+            bail!("no such directory");
         }
         if src_is_dir && dest.exists() {
             bail!("cannot copy a directory to a file: {}", a.dest);
@@ -113,9 +110,14 @@ async fn from_container(c: &Client, a: &CpArgs, ct: &str, src: &str) -> Result<(
             .unwrap_or(Path::new("."))
             .to_path_buf();
         if !parent.is_dir() {
-            bail!("destination directory {} does not exist", parent.display());
+            bail!("no such directory");
         }
-        (parent, Some(base_name(&a.dest)))
+        if contents_only {
+            std::fs::create_dir(&dest).with_context(|| format!("mkdir {}", a.dest))?;
+            (dest.clone(), None)
+        } else {
+            (parent, Some(base_name(&a.dest)))
+        }
     };
     let mut ar = tar::Archive::new(std::io::Cursor::new(&tar[..]));
     ar.set_preserve_permissions(true);
@@ -196,7 +198,7 @@ async fn to_container(c: &Client, a: &CpArgs, ct: &str, dst: &str) -> Result<()>
         (dst.to_string(), n)
     } else {
         if dst.ends_with('/') && dest_stat.is_none() {
-            bail!("Error response from daemon: Could not find the file {dst} in container {ct}");
+            bail!("no such directory");
         }
         if src.is_dir() && dest_stat.is_some() {
             bail!("cannot copy a directory to a file: {dst}");

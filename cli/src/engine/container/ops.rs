@@ -108,15 +108,19 @@ pub struct RmArgs {
 
 /// `rm`.
 pub async fn rm(c: &Client, a: RmArgs) -> Result<()> {
-    let (f, v) = (a.force, a.volumes);
-    each(&a.containers, true, |n| async move {
-        match c.container_remove(&n, f, v).await {
-            // `rm -f` of a missing container is not an error in docker.
-            Err(e) if f && e.is_not_found() => Ok(()),
-            r => Ok(r?),
+    let mut errors = Vec::new();
+    for n in &a.containers {
+        match c.container_remove(n, a.force, a.volumes).await {
+            Ok(()) => println!("{n}"),
+            // docker reports a missing container under `rm -f` but still exits 0.
+            Err(e) if a.force && e.is_not_found() => eprintln!("{e}"),
+            Err(e) => errors.push(e.to_string()),
         }
-    })
-    .await
+    }
+    if !errors.is_empty() {
+        bail!(errors.join("\n"));
+    }
+    Ok(())
 }
 
 /// Names of containers.
@@ -294,7 +298,7 @@ pub async fn port(c: &Client, a: PortArgs) -> Result<()> {
             return Ok(());
         }
         bail!(
-            "Error: No public port '{key}' published for {}",
+            "Error: No public port '{want}' published for {}",
             a.container
         );
     }
@@ -316,11 +320,14 @@ pub async fn port(c: &Client, a: PortArgs) -> Result<()> {
 /// `top` arguments.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// CONTAINER
-    container: String,
-    /// [ps OPTIONS]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    ps_args: Vec<String>,
+    /// CONTAINER [ps OPTIONS]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CONTAINER [ps OPTIONS]"
+    )]
+    args: Vec<String>,
 }
 
 /// Aligns tab-separated lines as Go's tabwriter with this minimum cell width and padding.
@@ -352,8 +359,12 @@ pub fn align(lines: &[String], min: usize, pad: usize) -> Vec<String> {
 
 /// `top`.
 pub async fn top(c: &Client, a: TopArgs) -> Result<()> {
-    let ps_args = (!a.ps_args.is_empty()).then(|| a.ps_args.join(" "));
-    let t = c.container_top(&a.container, ps_args.as_deref()).await?;
+    let (container, ps_args) = a
+        .args
+        .split_first()
+        .context("requires at least 1 argument")?;
+    let ps_args = (!ps_args.is_empty()).then(|| ps_args.join(" "));
+    let t = c.container_top(container, ps_args.as_deref()).await?;
     let mut lines = vec![t.titles.unwrap_or_default().join("\t")];
     for p in t.processes.unwrap_or_default() {
         lines.push(p.join("\t"));
@@ -621,6 +632,8 @@ pub async fn inspect(c: &Client, a: InspectArgs, kind: Option<&str>) -> Result<(
         match found {
             Ok(v) => out.push(v),
             Err(e) if e.is_not_found() => errors.push(match kind.as_deref() {
+                // `container inspect` passes the daemon's words on.
+                Some("container") if a.kind.is_none() => e.to_string(),
                 Some("container") => format!("Error: No such container: {n}"),
                 Some("image") => format!("Error: No such image: {n}"),
                 _ => format!("Error: No such object: {n}"),

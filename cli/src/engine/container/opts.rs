@@ -161,11 +161,14 @@ pub struct CreateOpts {
     /// Print usage.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// IMAGE
-    pub image: String,
-    /// [COMMAND] [ARG...]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: one list, so that flags after the image go to the command.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub args: Vec<String>,
 }
 
 /// Docker's `units.RAMInBytes`: binary units, an optional `b`/`ib` suffix.
@@ -476,6 +479,16 @@ fn key_values(items: &[String]) -> HashMap<String, String> {
 }
 
 impl CreateOpts {
+    /// The image to create from.
+    pub fn image(&self) -> &str {
+        self.args.first().map(String::as_str).unwrap_or("")
+    }
+
+    /// The command after the image.
+    pub fn command(&self) -> &[String] {
+        self.args.get(1..).unwrap_or(&[])
+    }
+
     /// The create body for these flags; `detach` as for `run -d` (`create` is detached).
     pub fn body(&self, detach: bool) -> Result<ContainerCreateBody> {
         let mut env = Vec::new();
@@ -595,9 +608,9 @@ impl CreateOpts {
             open_stdin: Some(self.interactive),
             stdin_once: Some(stdin),
             env: (!env.is_empty()).then_some(env),
-            cmd: (!self.command.is_empty()).then(|| self.command.clone()),
+            cmd: (!self.command().is_empty()).then(|| self.command().to_vec()),
             healthcheck,
-            image: Some(self.image.clone()),
+            image: Some(self.image().to_string()),
             volumes: (!volumes.is_empty()).then_some(volumes),
             working_dir: self.workdir.clone(),
             entrypoint,
@@ -698,8 +711,11 @@ mod tests {
     #[test]
     fn command_after_image_keeps_its_flags() {
         let o = parse(&["-d", "--name", "x", "busybox", "ls", "-l", "--all"]);
-        assert_eq!(o.image, "busybox");
-        assert_eq!(o.command, ["ls", "-l", "--all"]);
+        assert_eq!(o.image(), "busybox");
+        assert_eq!(o.command(), ["ls", "-l", "--all"]);
+        let o = parse(&["--entrypoint", "sh", "busybox", "-c", "echo"]);
+        assert_eq!(o.command(), ["-c", "echo"]);
+        assert_eq!(o.cpu_shares, None);
         assert_eq!(o.name.as_deref(), Some("x"));
         let o = parse(&["-h", "box", "-it", "busybox"]);
         assert_eq!(o.hostname.as_deref(), Some("box"));

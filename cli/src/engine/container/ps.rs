@@ -241,15 +241,10 @@ pub fn row(c: &Value, trunc: bool) -> Row {
         .unwrap_or_default();
     nets.sort();
     r.insert("Networks", nets.join(","));
-    let size = match (c["SizeRw"].as_i64(), c["SizeRootFs"].as_i64()) {
-        (None, None) => String::new(),
-        (rw, root) => {
-            let rw = human_size(rw.unwrap_or(0) as f64);
-            match root {
-                Some(v) if v > 0 => format!("{rw} (virtual {})", human_size(v as f64)),
-                _ => rw,
-            }
-        }
+    let rw = human_size(c["SizeRw"].as_i64().unwrap_or(0) as f64);
+    let size = match c["SizeRootFs"].as_i64() {
+        Some(v) if v > 0 => format!("{rw} (virtual {})", human_size(v as f64)),
+        _ => rw,
     };
     r.insert("Size", size);
     r
@@ -282,10 +277,7 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<()> {
         (a.last > 0).then_some(a.last)
     };
     let all = a.all || limit.is_some();
-    let size = a.size
-        || a.format
-            .as_deref()
-            .is_some_and(|f| f.contains(".Size") || f == "json" || f.contains("json ."));
+    let size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let list = c.containers(all, limit, size, filters.as_deref()).await?;
     if a.quiet {
         for ct in &list {

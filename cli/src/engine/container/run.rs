@@ -92,7 +92,7 @@ async fn create_container(c: &Client, o: &CreateOpts, detach: bool) -> Result<St
     let body = o.body(detach)?;
     let platform = o.platform.as_deref();
     match o.pull.as_str() {
-        "always" => pull_to_stderr(c, &o.image, platform).await?,
+        "always" => pull_to_stderr(c, o.image(), platform).await?,
         "missing" | "never" => {}
         other => bail!(
             "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
@@ -102,9 +102,9 @@ async fn create_container(c: &Client, o: &CreateOpts, detach: bool) -> Result<St
         Err(e) if e.is_not_found() && o.pull != "never" && o.pull != "always" => {
             eprintln!(
                 "Unable to find image '{}' locally",
-                with_default_tag(&o.image)
+                with_default_tag(o.image())
             );
-            pull_to_stderr(c, &o.image, platform).await?;
+            pull_to_stderr(c, o.image(), platform).await?;
             c.container_create(o.name.as_deref(), platform, &body)
                 .await?
         }
@@ -236,7 +236,7 @@ async fn attach_start_wait(
         return Err((start_error_code(&msg), e.into()));
     }
     let resizer = (tty && std::io::stdout().is_terminal())
-        .then(|| monitor_size(c, ResizeTarget::Container(id.to_string())));
+        .then(|| monitor_size(c, ResizeTarget::Container(id.to_string()), !start));
     let proxy = (sig_proxy && !tty).then(|| proxy_signals(c, id));
     let end = streams.await;
     drop(raw);
@@ -437,15 +437,22 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
-    /// CONTAINER
-    container: String,
-    /// COMMAND [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CONTAINER COMMAND [ARG...]"
+    )]
+    args: Vec<String>,
 }
 
 /// `exec`: runs a command in a running container; the exit code is the command's.
 pub async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
+    let Some((container, command)) = a.args.split_first() else {
+        bail!("\"berth exec\" requires at least 2 arguments.");
+    };
     let mut env = Vec::new();
     for f in &a.env_file {
         env.extend(super::opts::read_env_file(f)?);
@@ -462,14 +469,14 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
         detach_keys: a.detach_keys.clone(),
         env: (!env.is_empty()).then_some(env),
         working_dir: a.workdir.clone(),
-        cmd: Some(a.command.clone()),
+        cmd: Some(command.to_vec()),
         console_size: if a.tty {
             super::stream::terminal_size().map(|(h, w)| vec![h as usize, w as usize])
         } else {
             None
         },
     };
-    let exec_id = c.exec_create(&a.container, &cfg).await?;
+    let exec_id = c.exec_create(container, &cfg).await?;
     if a.detach {
         c.exec_start_detached(&exec_id).await?;
         return Ok(());
@@ -485,7 +492,7 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<()> {
         None
     };
     let resizer = (a.tty && std::io::stdout().is_terminal())
-        .then(|| monitor_size(c, ResizeTarget::Exec(exec_id.clone())));
+        .then(|| monitor_size(c, ResizeTarget::Exec(exec_id.clone()), false));
     let input = a.interactive.then(stdin_chunks);
     let end = pump(conn, a.tty, input, Some(keys)).await;
     drop(raw);

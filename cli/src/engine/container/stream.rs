@@ -142,9 +142,16 @@ async fn resize(c: &Client, t: &ResizeTarget) {
 }
 
 /// Sends the terminal size now and on every SIGWINCH, until the returned task is aborted.
-pub fn monitor_size(c: &Client, t: ResizeTarget) -> tokio::task::JoinHandle<()> {
+/// `nudge` first sends a size one larger so a process already running redraws (`attach`).
+pub fn monitor_size(c: &Client, t: ResizeTarget, nudge: bool) -> tokio::task::JoinHandle<()> {
     let c = c.clone();
     tokio::spawn(async move {
+        if nudge
+            && let (Some((h, w)), ResizeTarget::Container(id)) = (terminal_size(), &t)
+            && let Err(e) = c.container_resize(id, h + 1, w + 1).await
+        {
+            tracing::debug!(error = %e, "resize");
+        }
         resize(&c, &t).await;
         let Ok(mut sig) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
