@@ -2,6 +2,7 @@
 //! agent: UNIX sockets and TCP with mutual TLS, version negotiation, typed calls with
 //! bollard-stubs types, Docker's JSON progress stream and 8-byte stream framing.
 
+pub mod build;
 #[cfg(feature = "certs")]
 pub mod certs;
 pub mod containers;

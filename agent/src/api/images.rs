@@ -364,7 +364,6 @@ async fn by_name_post(
     Err(ApiError::not_found("page not found"))
 }
 
-
 fn inspect(d: &Daemon, name: &str) -> ApiResult<Value> {
     let img = d.images.resolve(name).map_err(engine_err)?;
     let cfg = config_of(d, &img);
@@ -798,7 +797,13 @@ async fn import(d: AppState, src: &str, p: &Params, body: Body) -> ApiResult<Res
             return images.import(reader, reference.as_deref());
         }
         let base = images.import(reader, None)?;
-        images.apply_changes(&base, &changes, message.as_deref(), reference.as_deref(), &rt)
+        images.apply_changes(
+            &base,
+            &changes,
+            message.as_deref(),
+            reference.as_deref(),
+            &rt,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(format!("import task failed: {e}")))?

@@ -1,6 +1,7 @@
 //! Docker-shaped commands that talk to a daemon through the Engine API: images, login,
 //! version, info, and `tls init`.
 
+mod build;
 mod container;
 mod format;
 mod image;
@@ -74,6 +75,10 @@ pub enum EngineCommand {
     Save(image::SaveArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(image::ImportArgs),
+    /// Build an image from a Dockerfile (the daemon's legacy builder).
+    Build(build::BuildArgs),
+    /// Create a new image from a container's changes.
+    Commit(build::CommitArgs),
     /// Log in to a registry.
     Login(system::LoginArgs),
     /// Log out from a registry.
@@ -112,6 +117,8 @@ pub fn run(cmd: EngineCommand, conn: &ConnArgs) -> Result<()> {
             C::Load(a) => image::load(&conn.client()?, a).await,
             C::Save(a) => image::save(&conn.client()?, a).await,
             C::Import(a) => image::import(&conn.client()?, a).await,
+            C::Build(a) => build::build(&conn.client()?, a).await,
+            C::Commit(a) => build::commit(&conn.client()?, a).await,
             C::Container(c) => container::top_level(&conn.client()?, c).await,
         }
     })
