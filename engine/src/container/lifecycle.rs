@@ -304,9 +304,7 @@ impl ContainerService {
             };
             svc.on_exit(&idc, exit).await;
         });
-        let mut t = lock(&live.tasks);
-        t.retain(|h| !h.is_finished());
-        t.push(h);
+        *lock(&live.monitor) = Some(h);
     }
 
     /// The exit status the shim left, or Docker's "exited while the daemon was down" 255.
@@ -327,11 +325,9 @@ impl ContainerService {
     /// Records an exit, unmounts, emits `die`, then applies the restart policy or AutoRemove.
     async fn on_exit(&self, id: &str, exit: ExitStatus) {
         let live = self.live(id);
+        // Healthcheck loops end with the process (this runs inside the monitor task).
         for t in lock(&live.tasks).drain(..) {
-            // The monitor itself is finishing; healthcheck loops stop here.
-            if !t.is_finished() {
-                t.abort();
-            }
+            t.abort();
         }
         let svc = self.clone();
         let idc = id.to_string();
@@ -896,7 +892,13 @@ impl ContainerService {
     /// Repairs state at open: see the module docs of `container`.
     pub(super) async fn recover(&self) -> Result<()> {
         let recs = record::all(&self.inner.state)?;
-        let known: std::collections::HashSet<String> = recs.iter().map(|r| r.id.clone()).collect();
+        let mut known: std::collections::HashSet<String> =
+            recs.iter().map(|r| r.id.clone()).collect();
+        known.extend(
+            recs.iter()
+                .filter_map(|r| r.id.get(..super::RUN_ID_LEN))
+                .map(str::to_string),
+        );
         // Directories of containers that never got a record.
         for base in [
             self.inner.opts.root.join("containers"),

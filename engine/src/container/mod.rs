@@ -3,7 +3,7 @@
 //!
 //! Records live in the `containers` table; `<root>/containers/<id>/` holds the bundle
 //! (config.json), rootfs mount point, overlay upper/work dirs, hostname, hosts, resolv.conf,
-//! the log and exit.json; `<exec-root>/containers/<id>/` holds the shim's socket.
+//! the log and exit.json; `<exec-root>/containers/<first 32 of id>/` holds the shim's socket.
 
 mod archive;
 mod error;
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub use berth_shim::{LogEntry, Stream as LogStreamKind};
@@ -181,7 +181,10 @@ struct Live {
     op: tokio::sync::Mutex<()>,
     watch: watch::Sender<Gen>,
     pending_attach: Mutex<Vec<(AttachOptions, oneshot::Sender<Result<Attached>>)>>,
+    /// Healthcheck loops.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The exit monitor.
+    monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Bumped to cancel a scheduled restart.
     restart_gen: AtomicU64,
     /// Delay before the next policy restart, in ms.
@@ -199,6 +202,7 @@ impl Live {
             watch: watch::Sender::new(Gen::default()),
             pending_attach: Default::default(),
             tasks: Default::default(),
+            monitor: Default::default(),
             restart_gen: AtomicU64::new(0),
             backoff_ms: AtomicU64::new(0),
             mount_refs: Mutex::new(0),
@@ -206,6 +210,9 @@ impl Live {
         }
     }
 }
+
+/// How much of the ID names a container's runtime directory.
+const RUN_ID_LEN: usize = 32;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -264,6 +271,9 @@ impl ContainerService {
             for t in lock(&l.tasks).drain(..) {
                 t.abort();
             }
+            if let Some(m) = lock(&l.monitor).take() {
+                m.abort();
+            }
         }
         let execs: Vec<tokio::task::JoinHandle<()>> = lock(&self.inner.execs)
             .values_mut()
@@ -289,8 +299,14 @@ impl ContainerService {
         self.inner.opts.root.join("containers").join(id)
     }
 
+    /// Half the ID keeps socket paths (and the shim's console socket next to them) well
+    /// under the 108-byte limit even below a long exec root.
     fn run_dir(&self, id: &str) -> PathBuf {
-        self.inner.opts.exec_root.join("containers").join(id)
+        self.inner
+            .opts
+            .exec_root
+            .join("containers")
+            .join(id.get(..RUN_ID_LEN).unwrap_or(id))
     }
 
     fn socket(&self, id: &str) -> PathBuf {
