@@ -285,3 +285,129 @@ fn fail_lines(o: &Output) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+fn berth_ok(d: &Berthd, args: &[&str]) -> String {
+    ok(d, d.berth(args))
+}
+
+#[test]
+fn berth_cli_import_build_load_and_commit() {
+    runtime_present();
+    let d = Berthd::start(&[]);
+    let work = d.dir.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let tar = busybox_tar(&work);
+    let id = berth_ok(
+        &d,
+        &[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap(),
+            "bb:berth",
+        ],
+    );
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+
+    let ctx = work.join("ctx");
+    fs::create_dir_all(ctx.join("skip")).unwrap();
+    fs::write(ctx.join("skip/big.bin"), "ignored").unwrap();
+    fs::write(ctx.join(".dockerignore"), "skip\n").unwrap();
+    fs::write(ctx.join("a.txt"), "A\n").unwrap();
+    let df = work.join("Other.Dockerfile");
+    fs::write(
+        &df,
+        "FROM bb:berth\nARG V=default\nCOPY . /ctx/\nRUN ls /ctx > /listing && echo $V > /v\n",
+    )
+    .unwrap();
+    let out = berth_ok(
+        &d,
+        &[
+            "build",
+            "-t",
+            "bb:built",
+            "-f",
+            df.to_str().unwrap(),
+            "--build-arg",
+            "V=given",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("Step 1/4 : FROM bb:berth"), "{out}");
+    assert!(out.contains("Successfully tagged bb:built"), "{out}");
+    let q = berth_ok(
+        &d,
+        &[
+            "build",
+            "-q",
+            "-f",
+            df.to_str().unwrap(),
+            "--build-arg",
+            "V=given",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let want = berth_ok(&d, &["image", "inspect", "-f", "{{.Id}}", "bb:built"]);
+    assert_eq!(q.trim(), want.trim());
+
+    // What the RUN saw: the context without the ignored directory.
+    let run = d.docker(&["run", "--rm", "bb:built", "cat", "/listing", "/v"]);
+    if run.status.success() {
+        let seen = String::from_utf8_lossy(&run.stdout);
+        assert!(seen.contains("a.txt") && !seen.contains("skip"), "{seen}");
+        assert!(seen.contains("given"), "{seen}");
+    }
+
+    // A failing build exits non-zero with Docker's message.
+    fs::write(&df, "FROM bb:berth\nRUN exit 3\n").unwrap();
+    let fail = d.berth(&["build", "-f", df.to_str().unwrap(), ctx.to_str().unwrap()]);
+    assert!(!fail.status.success());
+    assert!(
+        String::from_utf8_lossy(&fail.stderr)
+            .contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{}",
+        text(&fail)
+    );
+
+    // save with docker, load with berth.
+    let saved = work.join("saved.tar");
+    ok(
+        &d,
+        d.docker(&["save", "-o", saved.to_str().unwrap(), "bb:built"]),
+    );
+    berth_ok(&d, &["rmi", "bb:built"]);
+    let loaded = berth_ok(&d, &["load", "-i", saved.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: bb:built"), "{loaded}");
+
+    // commit: a container's changes become an image (docker and berth).
+    let made = d.docker(&[
+        "run",
+        "--name",
+        "tocommit",
+        "bb:berth",
+        "sh",
+        "-c",
+        "echo committed > /c.txt",
+    ]);
+    assert!(made.status.success(), "{}\n{}", text(&made), d.log());
+    let cid = berth_ok(
+        &d,
+        &[
+            "commit",
+            "-m",
+            "from a container",
+            "-c",
+            "CMD [\"cat\", \"/c.txt\"]",
+            "tocommit",
+            "fromc:1",
+        ],
+    );
+    assert!(cid.trim().starts_with("sha256:"), "{cid}");
+    let hist = berth_ok(&d, &["history", "--no-trunc", "fromc:1"]);
+    assert!(hist.contains("from a container"), "{hist}");
+    let run = ok(&d, d.docker(&["run", "--rm", "fromc:1"]));
+    assert_eq!(run, "committed\n");
+    let did = ok(&d, d.docker(&["commit", "tocommit", "fromc:docker"]));
+    assert!(did.trim().starts_with("sha256:"), "{did}");
+    ok(&d, d.docker(&["rm", "tocommit"]));
+}

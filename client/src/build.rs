@@ -224,6 +224,7 @@ pub fn context_tar(ctx: &Path, dockerfile: Option<&Path>) -> Result<(Vec<u8>, Op
             || Some(rel) == df_rel.as_deref()
             || (df_rel.is_none() && rel == "Dockerfile")
     };
+    let outside = df_rel.as_deref() == Some("");
     let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let dir = ctx.join(&rel);
@@ -235,7 +236,7 @@ pub fn context_tar(ctx: &Path, dockerfile: Option<&Path>) -> Result<(Vec<u8>, Op
         for n in names {
             let r = rel.join(&n);
             let rs = r.to_string_lossy().into_owned();
-            if !keep(&rs) {
+            if !keep(&rs) || (outside && rs == ".dockerignore") {
                 continue;
             }
             let full_path = ctx.join(&r);
@@ -254,23 +255,38 @@ pub fn context_tar(ctx: &Path, dockerfile: Option<&Path>) -> Result<(Vec<u8>, Op
     if let (Some(df), Some(rel)) = (dockerfile, &df_rel)
         && rel.is_empty()
     {
-        // Outside the context: shipped under a name of its own, as the docker CLI does.
-        let generated = format!(".dockerfile.{}", std::process::id());
-        b.append_path_with_name(df, &generated)
+        // Outside the context: shipped under a name of its own that `.dockerignore` hides
+        // from COPY, as the docker CLI does; a fixed name keeps the build cache valid.
+        let generated = ".dockerfile.berth";
+        b.append_path_with_name(df, generated)
             .map_err(|e| io("add", df, e))?;
-        name = Some(generated);
+        let mut ignore = std::fs::read(ctx.join(".dockerignore")).unwrap_or_default();
+        ignore.extend_from_slice(format!("\n{generated}\n.dockerignore\n").as_bytes());
+        let mut h = file_header(ignore.len());
+        b.append_data(&mut h, ".dockerignore", &ignore[..])
+            .map_err(|e| io("add", Path::new(".dockerignore"), e))?;
+        name = Some(generated.to_string());
     }
     let data = b.into_inner().map_err(|e| io("finish", ctx, e))?;
     Ok((data, name))
 }
 
+/// The header of a generated regular file (root-owned, 0644, mtime 0 for a stable cache).
+fn file_header(len: usize) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(len as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h
+}
+
 /// A context of one Dockerfile (`docker build -` with a Dockerfile on stdin).
 pub fn dockerfile_only_tar(dockerfile: &[u8]) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(dockerfile.len() as u64);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
+    let mut h = file_header(dockerfile.len());
     let io = |source| ClientError::Io {
         op: "write build context",
         path: PathBuf::from("Dockerfile"),

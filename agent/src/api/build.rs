@@ -1,7 +1,8 @@
 //! `POST /build`: the legacy builder API the docker CLI uses with `DOCKER_BUILDKIT=0`. The
 //! context tar is streamed from the request body into a scratch directory, the engine builds
 //! on a blocking thread, and its output goes out as Docker's JSON messages (`stream`, `aux`,
-//! `errorDetail`). A client that goes away cancels the build.
+//! `errorDetail`). A client that goes away cancels the build. Also `POST /commit`: a
+//! container's upper directory becomes a layer on its image.
 
 use super::progress::JsonStream;
 use super::{ApiError, ApiResult, Params, channel_body};
@@ -25,7 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/build", post(build))
+    Router::new()
+        .route("/build", post(build))
+        .route("/commit", post(commit))
 }
 
 /// A blocking `Read` over a request body, fed chunk by chunk by an async task, so big
@@ -232,4 +235,125 @@ async fn build(
         HeaderValue::from_static("application/json"),
     );
     Ok(r)
+}
+
+/// The container config fields an image keeps (`docker commit` copies them from the
+/// container; `Image`, `Hostname` and the stdio flags stay behind).
+const COMMITTED_FIELDS: &[&str] = &[
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+];
+
+async fn commit(State(d): State<AppState>, p: Params) -> ApiResult<Response> {
+    let name = p
+        .get("container")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let info = d.containers.inspect(&name).map_err(ApiError::from)?;
+    let id = info.id.clone().unwrap_or_default();
+    let repo = p.get("repo").unwrap_or("");
+    let tag = p.get("tag").unwrap_or("");
+    let reference = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo.to_string()),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    if let Some(r) = &reference {
+        berth_engine::image::reference::Reference::parse(r)
+            .map_err(|e| ApiError::bad_request(berth_engine::Error::from(e).to_string()))?;
+    }
+    let base = d
+        .images
+        .resolve(info.image.as_deref().unwrap_or_default())
+        .map_err(ApiError::from)?;
+    let upper = info
+        .graph_driver
+        .as_ref()
+        .and_then(|g| g.data.get("UpperDir"))
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| ApiError::internal(format!("container {id} has no upper directory")))?;
+    let mut config = serde_json::Map::new();
+    if let Some(Value::Object(c)) = info.config.as_ref().map(|c| json!(c)) {
+        for (k, v) in c {
+            if COMMITTED_FIELDS.contains(&k.as_str()) && !v.is_null() {
+                config.insert(k, v);
+            }
+        }
+    }
+    let created_by = match (&info.path, &info.args) {
+        (Some(p), Some(a)) => std::iter::once(p.clone())
+            .chain(a.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    let opts = berth_engine::image::commit::CommitOptions {
+        created_by,
+        comment: p
+            .get("comment")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        author: p
+            .get("author")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        config,
+        empty_layer: false,
+        reference: None,
+    };
+    let changes: Vec<String> = p.all("changes").into_iter().map(str::to_string).collect();
+    // Docker pauses a running container by default so the layer is consistent.
+    let running = info
+        .state
+        .as_ref()
+        .is_some_and(|s| s.running == Some(true) && s.paused != Some(true));
+    let pause = running && p.get("pause").is_none_or(super::parse_bool);
+    if pause {
+        d.containers.pause(&id).await.map_err(ApiError::from)?;
+    }
+    let images = d.images.clone();
+    let rt = tokio::runtime::Handle::current();
+    let res = tokio::task::spawn_blocking(move || {
+        let img = images.commit(Some(&base), Some(&upper), &opts)?;
+        let img = if changes.is_empty() {
+            img
+        } else {
+            images.apply_changes(&img, &changes, None, None, &rt)?
+        };
+        if let Some(r) = &reference {
+            images.tag(&img.id.to_string(), r)?;
+        }
+        Ok::<_, berth_engine::Error>(img)
+    })
+    .await;
+    if pause && let Err(e) = d.containers.unpause(&id).await {
+        tracing::warn!(container = %id, error = %e, "unpause after commit");
+    }
+    let img = res
+        .map_err(|e| ApiError::internal(format!("commit task failed: {e}")))?
+        .map_err(ApiError::from)?;
+    d.events.publish(
+        "container",
+        "commit",
+        &id,
+        &[("comment", p.get("comment").unwrap_or(""))],
+    );
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(json!({"Id": img.id.to_string()})),
+    )
+        .into_response())
 }
