@@ -141,7 +141,8 @@ fn run_error(cmd: &str, e: impl std::fmt::Display, code: u8) -> anyhow::Error {
 
 /// `create`: prints the new container's id.
 pub async fn create(c: &Client, a: CreateArgs) -> Result<()> {
-    match create_container(c, &a.opts, true).await {
+    // docker's `create` attaches like a foreground run would (AttachStdin, StdinOnce with -i).
+    match create_container(c, &a.opts, false).await {
         Ok(id) => {
             println!("{id}");
             Ok(())
