@@ -208,17 +208,25 @@ impl StateStore {
         .transpose()
     }
 
-    /// Every image.
-    pub fn images(&self) -> Result<Vec<ImageRecord>, StateError> {
-        let raw = self.read(|txn| {
-            let t = txn.open_table(IMAGES)?;
+    /// Every (key, value) of a table of JSON records.
+    pub fn entries(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        self.read(|txn| {
+            let t = txn.open_table(table)?;
             let mut v = Vec::new();
             for e in t.iter()? {
                 let (k, val) = e?;
                 v.push((k.value().to_string(), val.value().to_vec()));
             }
             Ok(v)
-        })?;
+        })
+    }
+
+    /// Every image.
+    pub fn images(&self) -> Result<Vec<ImageRecord>, StateError> {
+        let raw = self.entries(IMAGES)?;
         raw.into_iter()
             .map(|(key, b)| {
                 serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { key, source })

@@ -319,6 +319,28 @@ async fn collect_logs(env: &Env, id: &str, opts: LogOptions) -> Vec<(LogStreamKi
     out
 }
 
+/// SIGKILLs the shim of a container (found by its config path on the command line).
+fn kill_shim(env: &Env, id: &str) {
+    let cfg = env
+        .exec_root
+        .path()
+        .join("containers")
+        .join(&id[..32])
+        .join("shim.json");
+    let mut found = false;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&*cfg.to_string_lossy())
+            && let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>()
+        {
+            // SAFETY: the shim we started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            found = true;
+        }
+    }
+    assert!(found, "no shim for {id}");
+}
+
 fn drain(rx: &mut tokio::sync::broadcast::Receiver<ContainerEvent>) -> Vec<String> {
     let mut v = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -1056,43 +1078,16 @@ async fn recovery_live_restore_and_lost_shim() {
     assert_eq!(wait_code(&env, &id).await, 137);
     // a shim that dies takes its container with it; the record shows an exit
     let id = env.run(&["sleep", "100"]).await;
-    let sock = env
-        .exec_root
-        .path()
-        .join("containers")
-        .join(&id[..32])
-        .join("shim.json");
-    let mut shim_pid = None;
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmd).contains(&*sock.to_string_lossy()) {
-            shim_pid = e.file_name().to_string_lossy().parse::<i32>().ok();
-        }
-    }
-    // SAFETY: the shim we started.
-    unsafe { libc::kill(shim_pid.expect("shim process"), libc::SIGKILL) };
+    kill_shim(&env, &id);
     let code = wait_code(&env, &id).await;
     assert_eq!(code, 255);
     let st = env.svc.inspect(&id).unwrap().state.unwrap();
     assert_eq!(st.running, Some(false));
     // a record marked running whose shim vanished while the service was down
     let id = env.run(&["sleep", "100"]).await;
+    let pid = env.svc.inspect(&id).unwrap().state.unwrap().pid.unwrap();
     env.svc.shutdown().await;
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let p = env
-            .exec_root
-            .path()
-            .join("containers")
-            .join(&id[..32])
-            .join("shim.json");
-        if String::from_utf8_lossy(&cmd).contains(&*p.to_string_lossy())
-            && let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>()
-        {
-            // SAFETY: the shim we started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
+    kill_shim(&env, &id);
     tokio::time::sleep(Duration::from_millis(300)).await;
     env.reopen().await;
     let st = env.svc.inspect(&id).unwrap().state.unwrap();
@@ -1102,5 +1097,16 @@ async fn recovery_live_restore_and_lost_shim() {
         st.error.as_deref(),
         Some("container exited while the daemon was down")
     );
+    let gone = |p: i64| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    for _ in 0..50 {
+        if gone(pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone(pid), "the orphaned container process was cleaned up");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
     env.cleanup().await;
 }

@@ -111,9 +111,9 @@ impl ContainerService {
                 .into());
             }
             "removing" | "dead" => {
-                return Err(ContainerError::Conflict(format!(
-                    "container is marked for removal and cannot be started"
-                ))
+                return Err(ContainerError::Conflict(
+                    "container is marked for removal and cannot be started".into(),
+                )
                 .into());
             }
             _ => {}

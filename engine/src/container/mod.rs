@@ -427,9 +427,9 @@ impl ContainerService {
         let new = name::validate(new_name)?;
         let old = self.get(&id)?;
         if old.name == new {
-            return Err(ContainerError::Invalid(format!(
-                "Renaming a container with the same name as its current name"
-            ))
+            return Err(ContainerError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            )
             .into());
         }
         record::rename(&self.inner.state, &id, &new)?;

@@ -156,9 +156,9 @@ fn host_defaults(h: &mut HostConfig) -> Result<(), ContainerError> {
         return inv("invalid restart policy: maximum retry count can't be negative");
     }
     if count > 0 && name != RestartPolicyNameEnum::ON_FAILURE {
-        return inv(&format!(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        ));
+        return inv(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        );
     }
     if h.auto_remove == Some(true) && name != RestartPolicyNameEnum::NO {
         return inv("can't create 'AutoRemove' container with restart policy");

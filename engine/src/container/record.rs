@@ -157,15 +157,7 @@ pub fn get(state: &StateStore, id: &str) -> Result<Option<ContainerRecord>> {
 
 /// Every record.
 pub fn all(state: &StateStore) -> Result<Vec<ContainerRecord>> {
-    let raw = state.read(|txn| {
-        let t = txn.open_table(CONTAINERS)?;
-        let mut v = Vec::new();
-        for e in t.iter()? {
-            let (k, val) = e?;
-            v.push((k.value().to_string(), val.value().to_vec()));
-        }
-        Ok(v)
-    })?;
+    let raw = state.entries(CONTAINERS)?;
     raw.into_iter().map(|(k, b)| decode(&k, &b)).collect()
 }
 

@@ -203,7 +203,7 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
     json!({"destination": dest, "type": typ, "source": source, "options": options})
 }
 
-fn ns_mode<'m>(mode: Option<&'m str>) -> Option<&'m str> {
+fn ns_mode(mode: Option<&str>) -> Option<&str> {
     mode.filter(|m| !m.is_empty())
 }
 

@@ -3,6 +3,7 @@
 
 use super::ContainerError;
 use super::rootpath;
+use crate::image::build::users::UserDb;
 use std::path::Path;
 
 /// A resolved user.
@@ -18,75 +19,18 @@ pub struct ResolvedUser {
     pub home: String,
 }
 
-struct PasswdEntry {
-    name: String,
-    uid: u32,
-    gid: u32,
-    home: String,
-}
-
-struct GroupEntry {
-    name: String,
-    gid: u32,
-    members: Vec<String>,
-}
-
 fn read(rootfs: &Path, file: &str) -> String {
     std::fs::read_to_string(rootpath::resolve(rootfs, file, true)).unwrap_or_default()
 }
 
-fn passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    read(rootfs, "/etc/passwd")
+/// The home directory of `uid` in a passwd file (`/` if unknown).
+fn home_of(passwd: &str, uid: u32) -> String {
+    passwd
         .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 4 {
-                return None;
-            }
-            Some(PasswdEntry {
-                name: f[0].to_string(),
-                uid: f[2].parse().ok()?,
-                gid: f[3].parse().ok()?,
-                home: f.get(5).unwrap_or(&"/").to_string(),
-            })
-        })
-        .collect()
-}
-
-fn groups(rootfs: &Path) -> Vec<GroupEntry> {
-    read(rootfs, "/etc/group")
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 3 {
-                return None;
-            }
-            Some(GroupEntry {
-                name: f[0].to_string(),
-                gid: f[2].parse().ok()?,
-                members: f
-                    .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
-fn find_group(groups: &[GroupEntry], g: &str) -> Result<u32, ContainerError> {
-    if let Some(e) = groups.iter().find(|e| e.name == g) {
-        return Ok(e.gid);
-    }
-    g.parse().map_err(|_| {
-        ContainerError::Invalid(format!(
-            "unable to find group {g}: no matching entries in group file"
-        ))
-    })
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Resolves `user` (empty = root) and `group_add` inside `rootfs`.
@@ -95,50 +39,24 @@ pub fn resolve(
     user: &str,
     group_add: &[String],
 ) -> Result<ResolvedUser, ContainerError> {
-    let pw = passwd(rootfs);
-    let gr = groups(rootfs);
-    let (u, g) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
-    };
-    let u = if u.is_empty() { "0" } else { u };
-    let entry = pw.iter().find(|e| e.name == u).or_else(|| {
-        u.parse::<u32>()
-            .ok()
-            .and_then(|n| pw.iter().find(|e| e.uid == n))
-    });
-    let (uid, mut gid, name, home) = match (entry, u.parse::<u32>()) {
-        (Some(e), _) => (e.uid, e.gid, Some(e.name.clone()), e.home.clone()),
-        (None, Ok(n)) => (n, 0, None, "/".to_string()),
-        (None, Err(_)) => {
-            return Err(ContainerError::Invalid(format!(
-                "unable to find user {u}: no matching entries in passwd file"
-            )));
-        }
-    };
-    if let Some(g) = g.filter(|g| !g.is_empty()) {
-        gid = find_group(&gr, g)?;
-    }
-    let mut extra: Vec<u32> = Vec::new();
-    // Membership lists only apply when the user was given without an explicit group.
-    if let (Some(n), None) = (&name, g) {
-        for e in &gr {
-            if e.members.iter().any(|m| m == n) && e.gid != gid && !extra.contains(&e.gid) {
-                extra.push(e.gid);
-            }
-        }
-    }
+    let passwd = read(rootfs, "/etc/passwd");
+    let db = UserDb::parse(&passwd, &read(rootfs, "/etc/group"));
+    let invalid =
+        |e: crate::image::build::users::UnknownName| ContainerError::Invalid(e.to_string());
+    let r = db.resolve(user).map_err(invalid)?;
+    let mut extra = r.additional_gids;
     for g in group_add {
-        let id = find_group(&gr, g)?;
+        // `chown` resolves the group part by name or number.
+        let (_, id) = db.chown(&format!("0:{g}")).map_err(invalid)?;
         if !extra.contains(&id) {
             extra.push(id);
         }
     }
     Ok(ResolvedUser {
-        uid,
-        gid,
+        uid: r.uid,
+        gid: r.gid,
         additional_gids: extra,
-        home,
+        home: home_of(&passwd, r.uid),
     })
 }
 
