@@ -327,3 +327,58 @@ fn cancel_stops_a_running_step_and_cleans_up() {
     assert!(t0.elapsed().as_secs() < 20);
     assert_clean(&eng, &log.lock().unwrap());
 }
+
+/// Serves `body` with a Last-Modified header to every request on 127.0.0.1; counts requests.
+fn http_server(body: &'static [u8]) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h2 = hits.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            h2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[test]
+fn add_from_a_url_keeps_last_modified_and_caches_by_content() {
+    let eng = Engine::new(None);
+    let (url, hits) = http_server(b"downloaded\n");
+    let ctx = eng.dir.path().join("ctx");
+    dockerfile(
+        &ctx,
+        &format!(
+            "FROM scratch\nADD {url}/files/data.txt /web/\nADD --chmod=0644 {url}/x /named.txt\n"
+        ),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = BuildOptions {
+        context: ctx.clone(),
+        ..Default::default()
+    };
+    let r = eng.images.build(&opts, rt.handle()).unwrap();
+    let f = find(&eng, &r.image, "web/data.txt").unwrap();
+    assert_eq!(fs::read(&f).unwrap(), b"downloaded\n");
+    let m = fs::metadata(&f).unwrap();
+    assert_eq!(m.mtime(), 784_111_777);
+    assert_eq!(m.mode() & 0o777, 0o600);
+    let n = fs::metadata(find(&eng, &r.image, "named.txt").unwrap()).unwrap();
+    assert_eq!(n.mode() & 0o777, 0o644);
+    assert!(hits.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    // Same content: cache hits (the URL is fetched again to compare).
+    let again = eng.images.build(&opts, rt.handle()).unwrap();
+    assert_eq!(again.image.id, r.image.id);
+    assert_eq!(again.executed_steps, 0);
+}

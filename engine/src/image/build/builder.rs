@@ -127,6 +127,7 @@ struct StageState {
     args: HashMap<String, String>,
     workdir: String,
     shell: Vec<String>,
+    rt: tokio::runtime::Handle,
 }
 
 impl StageState {
@@ -262,6 +263,7 @@ impl ImageService {
                 image: base,
                 args: HashMap::new(),
                 shell: vec!["/bin/sh".into(), "-c".into()],
+                rt: rt.clone(),
             };
             for step in &stage.steps {
                 self.check_cancel(opts)?;
@@ -793,7 +795,26 @@ impl ImageService {
             let words = process_words(s, esc, &lookup).map_err(|e| step_err(step, e))?;
             for w in words {
                 if is_add && (w.starts_with("http://") || w.starts_with("https://")) {
-                    return Err(step_err(step, "ADD from a URL is not supported"));
+                    // Downloaded, never extracted; mode 0600 unless --chmod, as Docker does.
+                    let (data, mtime) =
+                        super::url::fetch(&st.rt, &w).map_err(|e| step_err(step, e))?;
+                    content.update(w.as_bytes());
+                    content.update(&data);
+                    let target = if dest_is_dir {
+                        dst_root.join(super::url::file_name(&w))
+                    } else {
+                        dst_root.clone()
+                    };
+                    write_file(&target, &data, chmod.unwrap_or(0o600), uid, gid, dry)
+                        .and_then(|()| match mtime {
+                            Some(t) if !dry => fs::File::options()
+                                .write(true)
+                                .open(&target)
+                                .and_then(|f| f.set_modified(t)),
+                            _ => Ok(()),
+                        })
+                        .map_err(|e| step_err(step, e))?;
+                    continue;
                 }
                 let rel = w
                     .trim_start_matches('/')

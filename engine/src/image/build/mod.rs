@@ -6,4 +6,5 @@ pub mod context;
 pub mod dockerfile;
 pub mod run;
 pub mod shell_words;
+mod url;
 pub mod users;
