@@ -1110,3 +1110,116 @@ async fn recovery_live_restore_and_lost_shim() {
     assert!(!Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_workdir_env_hostname_and_network_modes() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new().await;
+    let script = "id -u; pwd; echo $FOO; hostname; ls /sys/class/net | tr '\\n' ' '; echo";
+    let mut b = body(&["sh", "-c", script]);
+    b.user = Some("nobody".into());
+    b.working_dir = Some("/work/x".into());
+    b.env = Some(vec!["FOO=bar".into()]);
+    b.hostname = Some("box".into());
+    b.host_config = Some(HostConfig {
+        network_mode: Some("none".into()),
+        ..Default::default()
+    });
+    let id = env.create(None, b).await;
+    env.svc.start(&id).await.unwrap();
+    assert_eq!(wait_code(&env, &id).await, 0);
+    let all = LogOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let out: Vec<String> = collect_logs(&env, &id, all.clone())
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        out,
+        ["65534\n", "/work/x\n", "bar\n", "box\n", "lo \n"],
+        "{out:?}"
+    );
+    // host network: the host's interfaces and hostname
+    let mut b = body(&["sh", "-c", "ls /sys/class/net | wc -l; hostname"]);
+    b.host_config = Some(HostConfig {
+        network_mode: Some("host".into()),
+        ..Default::default()
+    });
+    let id = env.create(None, b).await;
+    env.svc.start(&id).await.unwrap();
+    assert_eq!(wait_code(&env, &id).await, 0);
+    let out: Vec<String> = collect_logs(&env, &id, all)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    assert_eq!(out[0].trim(), host_ifaces.to_string());
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(out[1].trim(), host_name.trim());
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_resources_live_and_restart_policies_at_reopen() {
+    if !can_run() {
+        return;
+    }
+    let mut env = Env::new().await;
+    let mut b = body(&["sleep", "100"]);
+    b.host_config = Some(HostConfig {
+        memory: Some(64 << 20),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::ALWAYS),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    });
+    let always = env.create(Some("always"), b).await;
+    env.svc.start(&always).await.unwrap();
+    let upd = bollard_stubs::models::ContainerUpdateBody {
+        memory: Some(128 << 20),
+        ..Default::default()
+    };
+    assert!(env.svc.update(&always, upd).await.unwrap().is_empty());
+    assert_eq!(
+        env.svc.stats(&always).unwrap()["memory_stats"]["limit"].as_u64(),
+        Some(128 << 20)
+    );
+    assert_eq!(
+        env.svc
+            .inspect(&always)
+            .unwrap()
+            .host_config
+            .unwrap()
+            .memory,
+        Some(128 << 20)
+    );
+    let mut b = body(&["sleep", "100"]);
+    b.host_config = Some(HostConfig {
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    });
+    let unless = env.create(Some("unless"), b).await;
+    env.svc.start(&unless).await.unwrap();
+    // Stopped by the user: neither restarts now; at daemon start only `always` comes back.
+    env.svc.stop(&always, Some("KILL"), Some(1)).await.unwrap();
+    env.svc.stop(&unless, Some("KILL"), Some(1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let running =
+        |env: &Env, id: &str| env.svc.inspect(id).unwrap().state.unwrap().running.unwrap();
+    assert!(!running(&env, &always) && !running(&env, &unless));
+    env.reopen().await;
+    assert!(running(&env, &always));
+    assert!(!running(&env, &unless));
+    env.cleanup().await;
+}
