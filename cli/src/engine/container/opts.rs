@@ -491,6 +491,10 @@ impl CreateOpts {
 
     /// The create body for these flags; `detach` as for `run -d` (`create` is detached).
     pub fn body(&self, detach: bool) -> Result<ContainerCreateBody> {
+        // The argument list takes anything hyphenated, so an unknown flag lands here.
+        if self.image().starts_with('-') {
+            bail!("unknown flag: {}", self.image());
+        }
         let mut env = Vec::new();
         for f in &self.env_file {
             env.extend(read_env_file(f)?);
@@ -710,13 +714,13 @@ mod tests {
 
     #[test]
     fn command_after_image_keeps_its_flags() {
-        let o = parse(&["-d", "--name", "x", "busybox", "ls", "-l", "--all"]);
+        let o = parse(&["--name", "x", "busybox", "ls", "-l", "--all"]);
         assert_eq!(o.image(), "busybox");
         assert_eq!(o.command(), ["ls", "-l", "--all"]);
+        assert_eq!(o.name.as_deref(), Some("x"));
         let o = parse(&["--entrypoint", "sh", "busybox", "-c", "echo"]);
         assert_eq!(o.command(), ["-c", "echo"]);
         assert_eq!(o.cpu_shares, None);
-        assert_eq!(o.name.as_deref(), Some("x"));
         let o = parse(&["-h", "box", "-it", "busybox"]);
         assert_eq!(o.hostname.as_deref(), Some("box"));
         assert!(o.interactive && o.tty);

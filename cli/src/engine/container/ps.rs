@@ -317,10 +317,10 @@ mod tests {
         assert_eq!(go_quote("sh -c 'echo \"x\"'"), r#""sh -c 'echo \"x\"'""#);
         assert_eq!(
             go_quote(&ellipsis("sh -c 'while true; do sleep 1; done'", 20)),
-            "\"sh -c 'while true;…\""
+            "\"sh -c 'while true; …\""
         );
         assert_eq!(go_time(0), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(go_time(1_795_000_000), "2026-11-18 09:46:40 +0000 UTC");
+        assert_eq!(go_time(1_795_000_000), "2026-11-18 11:06:40 +0000 UTC");
     }
 
     #[test]
