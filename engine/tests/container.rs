@@ -365,7 +365,10 @@ async fn create_start_wait_exit_code() {
         "created"
     );
     assert_eq!(i.name.as_deref(), Some("/exit3"));
-    assert_eq!(i.config.as_ref().unwrap().hostname, None);
+    assert_eq!(
+        i.config.as_ref().unwrap().hostname.as_deref(),
+        Some(&id[..12])
+    );
     env.svc.start(&id).await.unwrap();
     assert_eq!(wait_code(&env, &id).await, 3);
     let i = env.svc.inspect(&id[..8]).unwrap();
@@ -1083,6 +1086,10 @@ async fn recovery_live_restore_and_lost_shim() {
     assert_eq!(code, 255);
     let st = env.svc.inspect(&id).unwrap().state.unwrap();
     assert_eq!(st.running, Some(false));
+    assert_eq!(
+        st.error.as_deref(),
+        Some("the container's shim exited unexpectedly")
+    );
     // a record marked running whose shim vanished while the service was down
     let id = env.run(&["sleep", "100"]).await;
     let pid = env.svc.inspect(&id).unwrap().state.unwrap().pid.unwrap();

@@ -302,7 +302,8 @@ impl ContainerService {
                 Ok(e) => e,
                 Err(_) => svc.exit_from_file(&idc),
             };
-            svc.on_exit(&idc, exit).await;
+            svc.on_exit(&idc, exit, "the container's shim exited unexpectedly")
+                .await;
         });
         *lock(&live.monitor) = Some(h);
     }
@@ -323,7 +324,8 @@ impl ContainerService {
     }
 
     /// Records an exit, unmounts, emits `die`, then applies the restart policy or AutoRemove.
-    async fn on_exit(&self, id: &str, exit: ExitStatus) {
+    /// `lost_msg` becomes State.Error when no exit status was recorded.
+    async fn on_exit(&self, id: &str, exit: ExitStatus, lost_msg: &str) {
         let live = self.live(id);
         // Healthcheck loops end with the process (this runs inside the monitor task).
         for t in lock(&live.tasks).drain(..) {
@@ -347,7 +349,7 @@ impl ContainerService {
                 exit.finished_at.clone()
             };
             if lost {
-                r.state.error = "container exited while the daemon was down".into();
+                r.state.error = lost_msg.to_string();
             }
             if let Some(h) = &mut r.health {
                 h.status = Some(HealthStatusEnum::UNHEALTHY);
@@ -942,7 +944,8 @@ impl ContainerService {
                 }
                 let exit = self.exit_from_file(&r.id);
                 *lock(&live.mount_refs) = 1;
-                self.on_exit(&r.id, exit).await;
+                self.on_exit(&r.id, exit, "container exited while the daemon was down")
+                    .await;
                 continue;
             }
             let t = self.rootfs(&r.id);

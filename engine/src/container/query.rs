@@ -340,6 +340,19 @@ impl ContainerService {
             warnings.push("no init binary found on the host; --init is ignored".into());
         }
         let id = name::new_id();
+        let mut config = config;
+        // Docker records the effective hostname in the config (the host's with host network).
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
+            config.hostname = Some(if net == "host" {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            } else {
+                id[..12].to_string()
+            });
+        }
+        config.domainname.get_or_insert_with(String::new);
         let mut path_args: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         path_args.extend(config.cmd.clone().unwrap_or_default());
         let mut rec = ContainerRecord {
@@ -580,8 +593,15 @@ fn summary(r: &ContainerRecord) -> ContainerSummary {
         "dead" => "Dead".into(),
         other => other.to_string(),
     };
+    // Docker quotes arguments with spaces in the list's Command.
     let mut command = vec![r.path.clone()];
-    command.extend(r.args.iter().cloned());
+    command.extend(r.args.iter().map(|a| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    }));
     let net = r
         .host_config
         .network_mode
