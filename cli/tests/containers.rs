@@ -349,7 +349,7 @@ fn detached_lifecycle() {
         "{{.Status}}",
     ]);
     assert!(st.starts_with("Exited ("), "{st}");
-    assert_eq!(d.ok(&["wait", &n]).trim().parse::<i32>().is_ok(), true);
+    assert!(d.ok(&["wait", &n]).trim().parse::<i32>().is_ok());
 
     let n2 = d.name("web2");
     d.ok(&["rename", &n, &n2]);

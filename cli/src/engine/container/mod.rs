@@ -73,10 +73,10 @@ pub async fn inspect_json(c: &Client, name: &str) -> Result<serde_json::Value> {
 pub enum TopLevel {
     /// Create and run a new container from an image.
     #[command(disable_help_flag = true)]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Create a new container.
     #[command(disable_help_flag = true)]
-    Create(run::CreateArgs),
+    Create(Box<run::CreateArgs>),
     /// Start one or more stopped containers.
     Start(run::StartArgs),
     /// Stop one or more running containers.
@@ -132,10 +132,10 @@ pub enum TopLevel {
 pub enum ContainerCommand {
     /// Create and run a new container from an image.
     #[command(disable_help_flag = true)]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Create a new container.
     #[command(disable_help_flag = true)]
-    Create(run::CreateArgs),
+    Create(Box<run::CreateArgs>),
     /// Start one or more stopped containers.
     Start(run::StartArgs),
     /// Stop one or more running containers.
@@ -186,8 +186,8 @@ pub enum ContainerCommand {
 pub async fn top_level(c: &Client, cmd: TopLevel) -> Result<()> {
     use TopLevel as T;
     match cmd {
-        T::Run(a) => run::run(c, a).await,
-        T::Create(a) => run::create(c, a).await,
+        T::Run(a) => run::run(c, *a).await,
+        T::Create(a) => run::create(c, *a).await,
         T::Start(a) => run::start(c, a).await,
         T::Stop(a) => ops::stop(c, a, false).await,
         T::Restart(a) => ops::stop(c, a, true).await,
@@ -218,8 +218,8 @@ pub async fn top_level(c: &Client, cmd: TopLevel) -> Result<()> {
 pub async fn container(c: &Client, cmd: ContainerCommand) -> Result<()> {
     use ContainerCommand as C;
     match cmd {
-        C::Run(a) => run::run(c, a).await,
-        C::Create(a) => run::create(c, a).await,
+        C::Run(a) => run::run(c, *a).await,
+        C::Create(a) => run::create(c, *a).await,
         C::Start(a) => run::start(c, a).await,
         C::Stop(a) => ops::stop(c, a, false).await,
         C::Restart(a) => ops::stop(c, a, true).await,

@@ -203,8 +203,8 @@ pub async fn pump(
 ) -> Result<End> {
     let (mut rd, mut wr) = tokio::io::split(conn);
     let (detach_tx, detach_rx) = oneshot::channel::<()>();
-    let input = match stdin {
-        Some(mut rx) => Some(tokio::spawn(async move {
+    let input = stdin.map(|mut rx| {
+        tokio::spawn(async move {
             let mut proxy = EscapeProxy::new(if tty {
                 detach_keys.unwrap_or_default()
             } else {
@@ -223,9 +223,8 @@ pub async fn pump(
             }
             // stdin ended: close our write side so the process sees EOF, as docker does.
             let _ = wr.shutdown().await;
-        })),
-        None => None,
-    };
+        })
+    });
     let output = async {
         let mut demux = Demuxer::new();
         let mut buf = vec![0u8; 32 * 1024];
