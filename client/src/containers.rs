@@ -250,11 +250,9 @@ impl Client {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
-        self.post_empty(&format!(
-            "/containers/{id}/restart{}",
-            stop_query(timeout, signal)
-        ))
-        .await
+        let q = stop_query(timeout, signal);
+        self.post_empty(&format!("/containers/{id}/restart{q}"))
+            .await
     }
 
     /// `POST /containers/{id}/kill`.

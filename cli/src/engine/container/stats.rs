@@ -147,17 +147,6 @@ pub fn stats_row(s: &Value, name: &str, id: &str, no_trunc: bool) -> Row {
     r
 }
 
-const COLUMNS: [(&str, &str); 8] = [
-    ("CONTAINER ID", "ID"),
-    ("NAME", "Name"),
-    ("CPU %", "CPUPerc"),
-    ("MEM USAGE / LIMIT", "MemUsage"),
-    ("MEM %", "MemPerc"),
-    ("NET I/O", "NetIO"),
-    ("BLOCK I/O", "BlockIO"),
-    ("PIDS", "PIDs"),
-];
-
 const ALL_COLUMNS: [(&str, &str); 9] = [
     ("CONTAINER ID", "ID"),
     ("CONTAINER", "Container"),
@@ -172,7 +161,15 @@ const ALL_COLUMNS: [(&str, &str); 9] = [
 
 fn print(rows: &[Row], format: Option<&str>) {
     match format {
-        None | Some("table") => print_rows(rows, &COLUMNS, None),
+        None | Some("table") => {
+            // The default table has every column but the `.Container` alias of the ID.
+            let cols: Vec<(&str, &'static str)> = ALL_COLUMNS
+                .iter()
+                .copied()
+                .filter(|(_, k)| *k != "Container")
+                .collect();
+            print_rows(rows, &cols, None)
+        }
         Some("json") => print_rows(rows, &ALL_COLUMNS, Some("{{json .}}")),
         Some(f) => print_rows(rows, &ALL_COLUMNS, Some(f)),
     }
