@@ -341,6 +341,27 @@ fn kill_shim(env: &Env, id: &str) {
     assert!(found, "no shim for {id}");
 }
 
+/// Attaches before the start (as `docker run -i` does), then starts; returns the attach task.
+async fn attach_then_start(
+    env: &Env,
+    id: &str,
+    stdin: bool,
+) -> tokio::task::JoinHandle<berth_engine::Result<berth_engine::container::Attached>> {
+    let svc = env.svc.clone();
+    let idc = id.to_string();
+    let opts = AttachOptions {
+        stdin,
+        stdout: true,
+        stderr: true,
+        stream: true,
+        logs: false,
+    };
+    let att = tokio::spawn(async move { svc.attach(&idc, opts).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    env.svc.start(id).await.unwrap();
+    att
+}
+
 fn drain(rx: &mut tokio::sync::broadcast::Receiver<ContainerEvent>) -> Vec<String> {
     let mut v = Vec::new();
     while let Ok(e) = rx.try_recv() {
@@ -632,23 +653,7 @@ async fn attach_before_start_with_stdin_and_tty() {
     b.stdin_once = Some(true);
     b.attach_stdin = Some(true);
     let id = env.create(None, b).await;
-    let svc = env.svc.clone();
-    let idc = id.clone();
-    let att = tokio::spawn(async move {
-        svc.attach(
-            &idc,
-            AttachOptions {
-                stdin: true,
-                stdout: true,
-                stderr: true,
-                stream: true,
-                logs: false,
-            },
-        )
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    env.svc.start(&id).await.unwrap();
+    let att = attach_then_start(&env, &id, true).await;
     let mut a = att.await.unwrap().unwrap();
     assert!(!a.tty);
     a.stream.write_all(b"hello\n").await.unwrap();
@@ -661,23 +666,7 @@ async fn attach_before_start_with_stdin_and_tty() {
     b.tty = Some(true);
     b.open_stdin = Some(true);
     let id = env.create(None, b).await;
-    let svc = env.svc.clone();
-    let idc = id.clone();
-    let att = tokio::spawn(async move {
-        svc.attach(
-            &idc,
-            AttachOptions {
-                stdin: false,
-                stdout: true,
-                stderr: true,
-                stream: true,
-                logs: false,
-            },
-        )
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    env.svc.start(&id).await.unwrap();
+    let att = attach_then_start(&env, &id, false).await;
     env.svc.resize(&id, 33, 101).await.unwrap();
     let mut a = att.await.unwrap().unwrap();
     assert!(a.tty);
@@ -742,7 +731,39 @@ async fn exec_output_and_exit_code() {
             .to_string()
             .starts_with("No such exec instance")
     );
-    assert_eq!(env.svc.inspect(&id).unwrap().exec_ids.unwrap(), [eid]);
+    assert_eq!(
+        env.svc.inspect(&id).unwrap().exec_ids.unwrap(),
+        [eid.clone()]
+    );
+    // with a TTY: raw output, user and working dir of the exec
+    let cfg = ExecConfig {
+        cmd: Some(vec!["sh".into(), "-c".into(), "tty; id -u; pwd".into()]),
+        tty: Some(true),
+        user: Some("nobody".into()),
+        working_dir: Some("/tmp".into()),
+        attach_stdout: Some(true),
+        ..Default::default()
+    };
+    let tid = env.svc.exec_create(&id, cfg).await.unwrap();
+    let mut a = env
+        .svc
+        .exec_start(&tid, false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.tty);
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), a.stream.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).replace('\r', "");
+    assert_eq!(text, "/dev/pts/0\n65534\n/tmp\n");
+    assert!(
+        env.svc
+            .exec_start(&tid, true, None)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already running")
+    );
     env.cleanup().await;
 }
 
