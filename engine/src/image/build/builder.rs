@@ -43,9 +43,12 @@ pub enum BuildError {
     },
 }
 
+/// A receiver of output chunks.
+type OutputFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Receives a build's output: Docker's step lines and what RUN commands print.
 #[derive(Clone, Default)]
-pub struct BuildOutput(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub struct BuildOutput(Option<OutputFn>);
 
 impl BuildOutput {
     /// Output handed to `f`, chunk by chunk.

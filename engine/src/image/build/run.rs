@@ -296,8 +296,6 @@ impl ImageService {
         )
         .map_err(|e| setup("write config.json", e))?;
 
-        let (reader, writer) = std::io::pipe().map_err(|e| setup("pipe", e))?;
-        let writer2 = writer.try_clone().map_err(|e| setup("pipe", e))?;
         let pid_file = d.join("pid");
         let bin = runtime_binary(opts.runtime.as_deref());
         let child = Command::new(&bin)
@@ -310,15 +308,30 @@ impl ImageService {
             .arg(&pid_file)
             .arg(&id)
             .stdin(Stdio::null())
-            .stdout(writer)
-            .stderr(writer2)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| setup(&format!("start {}", bin.display()), e))?;
+        let mut child = child;
+        // Output is forwarded from threads so that cancel is noticed while the step runs.
+        let pumps: Vec<_> = [
+            child
+                .stdout
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let out2 = out.clone();
+            std::thread::spawn(move || pump_output(r, &out2))
+        })
+        .collect();
         guard.child = Some(child);
-
-        // Output is forwarded from a thread so that cancel is noticed while the step runs.
-        let out2 = out.clone();
-        let pump = std::thread::spawn(move || pump_output(reader, &out2));
         let status = loop {
             let c = guard
                 .child
@@ -335,12 +348,18 @@ impl ImageService {
                 .is_some_and(|c| c.load(Ordering::Relaxed))
             {
                 drop(guard);
-                let _ = pump.join();
+                for p in pumps {
+                    let _ = p.join();
+                }
                 return Err(RunError::Cancelled);
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let tail = pump.join().unwrap_or_default();
+        let tail: String = pumps
+            .into_iter()
+            .map(|p| p.join().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("");
         // The helper deletes the container on its own; the guard only makes sure.
         drop(guard);
         let code = status.code().unwrap_or(128 + 9);
@@ -362,7 +381,7 @@ impl ImageService {
 }
 
 /// Forwards the helper's output; returns the last bytes (for setup errors).
-fn pump_output(mut r: std::io::PipeReader, out: &BuildOutput) -> String {
+fn pump_output(mut r: Box<dyn Read + Send>, out: &BuildOutput) -> String {
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut tail = String::new();
