@@ -1251,3 +1251,53 @@ async fn update_resources_live_and_restart_policies_at_reopen() {
     assert!(!running(&env, &unless));
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_readonly_rootfs_init_and_caps() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new().await;
+    let host_dir = tempfile::tempdir().unwrap();
+    std::fs::write(host_dir.path().join("in.txt"), "from host\n").unwrap();
+    let script = "cat /data/in.txt; touch /data/x 2>/dev/null || echo ro-bind; \
+        touch /scratch/y && echo tmpfs-rw; touch /z 2>/dev/null || echo ro-root; \
+        tr '\\0' ' ' </proc/1/cmdline; echo; grep CapBnd /proc/self/status";
+    let mut b = body(&["sh", "-c", script]);
+    b.host_config = Some(HostConfig {
+        binds: Some(vec![format!("{}:/data:ro", host_dir.path().display())]),
+        tmpfs: Some([("/scratch".to_string(), "size=1m".to_string())].into()),
+        readonly_rootfs: Some(true),
+        init: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: Some(vec!["KILL".into()]),
+        ..Default::default()
+    });
+    let id = env.create(None, b).await;
+    env.svc.start(&id).await.unwrap();
+    assert_eq!(wait_code(&env, &id).await, 0);
+    let all = LogOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let out: String = collect_logs(&env, &id, all)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        ["from host", "ro-bind", "tmpfs-rw", "ro-root"],
+        "{out}"
+    );
+    assert!(lines[4].starts_with("/sbin/docker-init -- sh -c"), "{out}");
+    // CAP_KILL only: bit 5.
+    assert_eq!(
+        lines[5].split_whitespace().last(),
+        Some("0000000000000020"),
+        "{out}"
+    );
+    env.cleanup().await;
+}
