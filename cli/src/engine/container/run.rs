@@ -402,7 +402,8 @@ pub async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
     )
     .await
     {
-        Ok(None) => Ok(()),
+        // Unlike `run`, docker's `attach` reports the detach and exits 1.
+        Ok(None) => Err(StatusError::new(1, "read escape sequence").into()),
         Ok(Some(code)) => exit_with(code),
         Err((_, e)) => Err(e),
     }
