@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use base64::Engine as _;
 use berth_engine::image::auth::Credentials;
 use berth_engine::image::build::builder::{BuildOptions, BuildOutput};
 use bytes::Bytes;
@@ -77,13 +76,7 @@ impl Read for BodyReader {
 /// The first usable credentials of `X-Registry-Config` (base64 JSON: registry -> auth).
 fn registry_config(headers: &HeaderMap) -> Option<(String, Credentials)> {
     let raw = headers.get("X-Registry-Config")?.to_str().ok()?.trim();
-    let engines = [
-        base64::engine::general_purpose::URL_SAFE,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        base64::engine::general_purpose::STANDARD,
-        base64::engine::general_purpose::STANDARD_NO_PAD,
-    ];
-    let bytes = engines.iter().find_map(|e| e.decode(raw).ok())?;
+    let bytes = super::images::decode_base64(raw)?;
     let map: HashMap<String, Value> = serde_json::from_slice(&bytes).ok()?;
     map.into_iter().find_map(|(server, a)| {
         let username = a.get("username")?.as_str().filter(|u| !u.is_empty())?;

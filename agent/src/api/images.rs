@@ -190,19 +190,24 @@ async fn list(State(d): State<AppState>, p: Params) -> ApiResult<Json<Vec<ImageS
     Ok(Json(out))
 }
 
-/// The credentials of `X-Registry-Auth` (base64url JSON), for `domain`.
-fn registry_auth(headers: &HeaderMap, domain: &str) -> Option<(String, Credentials)> {
-    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?.trim();
-    if raw.is_empty() {
-        return None;
-    }
+/// Base64 as clients send it in headers: URL-safe or standard, padded or not.
+pub(crate) fn decode_base64(raw: &str) -> Option<Vec<u8>> {
     let engines = [
         base64::engine::general_purpose::URL_SAFE,
         base64::engine::general_purpose::URL_SAFE_NO_PAD,
         base64::engine::general_purpose::STANDARD,
         base64::engine::general_purpose::STANDARD_NO_PAD,
     ];
-    let bytes = engines.iter().find_map(|e| e.decode(raw).ok())?;
+    engines.iter().find_map(|e| e.decode(raw).ok())
+}
+
+/// The credentials of `X-Registry-Auth` (base64url JSON), for `domain`.
+fn registry_auth(headers: &HeaderMap, domain: &str) -> Option<(String, Credentials)> {
+    let raw = headers.get("X-Registry-Auth")?.to_str().ok()?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let bytes = decode_base64(raw)?;
     let a: AuthConfig = serde_json::from_slice(&bytes).ok()?;
     let username = a.username.filter(|u| !u.is_empty())?;
     Some((

@@ -137,40 +137,54 @@ impl Snapshots {
         work: &Path,
         target: &Path,
     ) -> Result<(), SnapshotError> {
-        let mut lowers: Vec<String> = Vec::with_capacity(chain_ids.len().max(1));
+        let mut lowers: Vec<PathBuf> = Vec::with_capacity(chain_ids.len().max(1));
         for c in chain_ids.iter().rev() {
             let p = self.path(c);
             if !p.is_dir() {
                 return Err(SnapshotError::Missing(c.clone()));
             }
-            lowers.push(p.to_string_lossy().into_owned());
+            lowers.push(p);
         }
         if lowers.is_empty() {
             // overlayfs needs a lower directory even for an image without layers.
             let empty = self.dir.join("empty");
             fs::create_dir_all(&empty).map_err(io_err("create", &empty))?;
-            lowers.push(empty.to_string_lossy().into_owned());
+            lowers.push(empty);
         }
         for d in [upper, work, target] {
             fs::create_dir_all(d).map_err(io_err("create", d))?;
         }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers.join(":"),
-            upper.display(),
-            work.display()
-        );
-        let opts = std::ffi::CString::new(opts)
-            .map_err(|e| io_err("mount options", target)(io::Error::other(e)))?;
-        rustix::mount::mount(
-            "overlay",
-            target,
-            "overlay",
-            rustix::mount::MountFlags::empty(),
-            Some(opts.as_c_str()),
-        )
-        .map_err(|e| io_err("mount overlay", target)(e.into()))
+        mount_overlay(&lowers, upper, work, target)
     }
+}
+
+/// Mounts an overlay of `lowers` (top-most first) with `upper` and `work` at `target`.
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), SnapshotError> {
+    let lower: Vec<String> = lowers
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    let opts = std::ffi::CString::new(opts)
+        .map_err(|e| io_err("mount options", target)(io::Error::other(e)))?;
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        Some(opts.as_c_str()),
+    )
+    .map_err(|e| io_err("mount overlay", target)(e.into()))
 }
 
 /// Unmounts a rootfs mounted by [`Snapshots::mount_rootfs`].

@@ -11,7 +11,7 @@
 use super::builder::{BuildOptions, BuildOutput};
 use super::users::{ResolvedUser, UserDb};
 use crate::image::ImageService;
-use crate::image::snapshot::unmount_rootfs;
+use crate::image::snapshot::{mount_overlay, unmount_rootfs};
 use crate::state::ImageRecord;
 use berth_runtime::cgroups::{CgroupManager, Manager};
 use std::fs;
@@ -470,33 +470,6 @@ fn drop_init_leftovers(upper: &Path, etc: &EtcFiles) {
         // remove_dir only succeeds on an empty directory, which is what a mount leaves.
         let _ = fs::remove_dir(upper.join(sub));
     }
-}
-
-fn mount_overlay(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-) -> std::io::Result<()> {
-    let lower: Vec<String> = lowers
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    let opts = std::ffi::CString::new(opts).map_err(std::io::Error::other)?;
-    rustix::mount::mount(
-        "overlay",
-        target,
-        "overlay",
-        rustix::mount::MountFlags::empty(),
-        Some(opts.as_c_str()),
-    )
-    .map_err(Into::into)
 }
 
 /// The OCI config of a step: Docker's defaults for a container without networking of its own.
