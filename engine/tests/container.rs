@@ -1301,3 +1301,50 @@ async fn mounts_readonly_rootfs_init_and_caps() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_gets_host_devices_and_all_caps() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new().await;
+    let mut b = body(&[
+        "sh",
+        "-c",
+        "test -c /dev/kmsg && echo kmsg; grep CapBnd /proc/self/status",
+    ]);
+    b.host_config = Some(HostConfig {
+        privileged: Some(true),
+        ..Default::default()
+    });
+    let id = env.create(None, b).await;
+    env.svc.start(&id).await.unwrap();
+    let code = wait_code(&env, &id).await;
+    let all = LogOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let out: String = collect_logs(&env, &id, all.clone())
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("kmsg\n"), "{out}");
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = ours.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+    assert!(out.contains(bnd), "{out} vs {bnd}");
+    // Unprivileged: no such device.
+    let id = env
+        .run(&["sh", "-c", "test -e /dev/kmsg || echo none"])
+        .await;
+    assert_eq!(wait_code(&env, &id).await, 0);
+    let out: String = collect_logs(&env, &id, all)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(out, "none\n");
+    env.cleanup().await;
+}

@@ -133,10 +133,7 @@ impl ContainerService {
             .map_err(task_err)?;
         let tty = match prepared {
             Ok(t) => t,
-            Err(e) => {
-                self.record_start_error(id, &e);
-                return Err(e);
-            }
+            Err(e) => return Err(self.fail_start(id, live, e)),
         };
         let sock = self.socket(id);
         let pending: Vec<_> = lock(&live.pending_attach).drain(..).collect();
@@ -158,9 +155,7 @@ impl ContainerService {
                     },
                 )
                 .await;
-                let e = Error::from(e);
-                self.record_start_error(id, &e);
-                return Err(e);
+                return Err(self.fail_start(id, live, Error::from(e)));
             }
         };
         let has_health = self
@@ -197,6 +192,42 @@ impl ContainerService {
             self.spawn_health(id, live);
         }
         Ok(())
+    }
+
+    /// A failed start as Docker handles it: the error recorded, attach requests waiting for
+    /// the start released, AutoRemove honoured (so `docker run --rm` does not wait forever),
+    /// and a missing program reported as the client's fault (400, which the CLI maps to 127).
+    fn fail_start(&self, id: &str, live: &Arc<Live>, e: Error) -> Error {
+        self.record_start_error(id, &e);
+        let msg = e.to_string();
+        for (_, tx) in lock(&live.pending_attach).drain(..) {
+            let _ = tx.send(Err(ContainerError::Conflict(msg.clone()).into()));
+        }
+        if self
+            .get(id)
+            .is_ok_and(|r| r.host_config.auto_remove == Some(true))
+        {
+            // The caller holds the op lock that removal takes: remove once it is released.
+            let svc = self.clone();
+            let idc = id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = svc.remove(&idc, true, false).await {
+                    tracing::warn!(id = %idc, error = %e, "auto-remove after a failed start");
+                }
+            });
+        }
+        let user_error = [
+            "executable file not found",
+            "no such file or directory",
+            "permission denied",
+        ]
+        .iter()
+        .any(|m| msg.contains(m));
+        if user_error {
+            ContainerError::Invalid(msg).into()
+        } else {
+            e
+        }
     }
 
     fn record_start_error(&self, id: &str, e: &Error) {

@@ -118,10 +118,29 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// The capabilities this process can hand out: [`ALL_CAPS`] (numbered in order) within our
+/// own bounding set, as Docker's "all capabilities" are.
+fn available_caps() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 /// Docker's capability tweak: defaults, then drops and adds (`ALL` in either).
 pub fn capabilities(host: &HostConfig) -> Result<Vec<String>, ContainerError> {
     if host.privileged == Some(true) {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(available_caps());
     }
     let check = |c: &str| -> Result<String, ContainerError> {
         let n = cap_name(c);
@@ -146,9 +165,8 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>, ContainerError> {
         .map(|c| check(c))
         .collect::<Result<_, _>>()?;
     if adds.iter().any(|c| c == "CAP_ALL") {
-        return Ok(ALL_CAPS
-            .iter()
-            .map(|s| s.to_string())
+        return Ok(available_caps()
+            .into_iter()
             .filter(|c| !drops.contains(c) || adds.contains(c))
             .collect());
     }
@@ -251,6 +269,50 @@ fn bind_mount(spec: &str) -> Result<(Value, String), ContainerError> {
         json!({"destination": dst, "type": "bind", "source": src, "options": options}),
         dst.to_string(),
     ))
+}
+
+/// Every device node of the host (`--privileged`), as runc's `HostDevices` lists them.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(md) = p.symlink_metadata() else {
+                continue;
+            };
+            let ft = md.file_type();
+            let name = e.file_name();
+            if ft.is_dir() {
+                if !matches!(
+                    name.to_str(),
+                    Some("pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev")
+                ) {
+                    stack.push(p);
+                }
+                continue;
+            }
+            if name == "console" {
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let rdev = md.rdev();
+            out.push(json!({"path": p, "type": typ, "major": libc::major(rdev),
+                "minor": libc::minor(rdev), "fileMode": md.mode() & 0o7777,
+                "uid": md.uid(), "gid": md.gid()}));
+        }
+    }
+    out
 }
 
 /// Builds the OCI spec; returns it with warnings to show the user.
@@ -576,7 +638,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>), ContainerErro
     if privileged {
         devices = vec![json!({"allow": true, "access": "rwm"})];
     }
-    let mut linux_devices = Vec::new();
+    let mut linux_devices = if privileged {
+        host_devices()
+    } else {
+        Vec::new()
+    };
     for d in h.devices.iter().flatten() {
         let host = d.path_on_host.clone().unwrap_or_default();
         let in_c = d
@@ -960,7 +1026,8 @@ mod tests {
             cap_add: Some(vec!["ALL".into()]),
             ..Default::default()
         };
-        assert_eq!(capabilities(&h).unwrap().len(), ALL_CAPS.len());
+        assert_eq!(capabilities(&h).unwrap(), available_caps());
+        assert!(available_caps().contains(&"CAP_SYS_ADMIN".to_string()));
         let h = HostConfig {
             cap_add: Some(vec!["BOGUS".into()]),
             ..Default::default()
