@@ -634,6 +634,7 @@ fn hijack(
     v: ApiVersion,
     attached: impl Future<Output = ApiResult<Attached>> + Send + 'static,
     tty: bool,
+    before_close: impl Future<Output = ()> + Send + 'static,
 ) -> Response {
     let content_type = stream_content_type(v, tty);
     if !wants_upgrade(req.headers()) {
@@ -664,14 +665,9 @@ fn hijack(
         let a = match a {
             Ok(a) => a,
             Err(e) => {
-                // The 101 is out; Docker reports late errors on the stream itself.
-                let msg = format!("Error: {}\n", e.message);
-                let chunk = if tty {
-                    Bytes::from(msg)
-                } else {
-                    frame(StdStream::Stderr, msg.as_bytes())
-                };
-                let _ = cw.write_all(&chunk).await;
+                // The 101 is out; the client learns of the failure from start or wait, as
+                // with dockerd, so the stream just ends.
+                tracing::debug!(error = %e.message, "attach ended before the start");
                 let _ = cw.shutdown().await;
                 return;
             }
@@ -685,6 +681,8 @@ fn hijack(
         };
         let to_client = async {
             let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            // Clients ask for the exit code as soon as the stream ends; it must be there.
+            before_close.await;
             let _ = cw.shutdown().await;
         };
         tokio::select! {
@@ -773,7 +771,7 @@ async fn attach(
         }
         Polled::Pending(f) => Box::pin(async move { f.await.map_err(ApiError::from) }),
     };
-    Ok(hijack(req, v, fut, tty))
+    Ok(hijack(req, v, fut, tty, async {}))
 }
 
 async fn exec_create(
@@ -831,7 +829,18 @@ async fn exec_start(
         return Ok(StatusCode::OK.into_response());
     };
     let req = Request::from_parts(parts, Body::empty());
-    Ok(hijack(req, v, async move { Ok(a) }, tty))
+    let svc = d.containers.clone();
+    let exited = async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            match svc.exec_inspect(&exec_id) {
+                Ok(i) if i.running != Some(true) => break,
+                Err(_) => break,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    Ok(hijack(req, v, async move { Ok(a) }, tty, exited))
 }
 
 async fn exec_resize(

@@ -122,6 +122,31 @@ impl Registry {
             .arg(&bundle));
         let rootfs = bundle.join("rootfs");
         fs::create_dir_all(rootfs.join("bin")).expect("bin");
+        // The directories and account files of Docker Hub's busybox image.
+        for d in [
+            "etc",
+            "root",
+            "tmp",
+            "var/spool/mail",
+            "var/www",
+            "home",
+            "usr/sbin",
+        ] {
+            fs::create_dir_all(rootfs.join(d)).expect("dir");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("tmp");
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n\
+             www-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        )
+        .expect("passwd");
+        fs::write(
+            rootfs.join("etc/group"),
+            "root:x:0:\ndaemon:x:1:\nwww-data:x:33:\nnogroup:x:65534:\n",
+        )
+        .expect("group");
         fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
         // Every applet, so tests can run `sleep`, `top`, `wc`... as with the real busybox image.
         let list = Command::new("/bin/busybox")

@@ -10,7 +10,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Serialize;
 
 use crate::cgroups::{self, CgroupManager, Manager, Stats};
-use crate::process::{self, Channel, ExecOptions, InitConfig, Msg, NsPlan, ProcessError, sys_err};
+use crate::process::{
+    self, Channel, ExecOptions, InitConfig, Msg, NsPlan, ProcessError, relay, sys_err,
+};
 use crate::state::{self, Persisted, StateError, Status};
 use crate::{Error, Result, config, hooks, seccomp, sys};
 
@@ -239,7 +241,7 @@ fn wait_for_init(ch: &Channel, spec: &Spec, state_json: &str) -> Result<()> {
                 match r {
                     Ok(()) => ch.send(&Msg::HooksDone)?,
                     Err(e) => {
-                        let _ = ch.send(&Msg::Error(e.to_string()));
+                        let _ = ch.send(&Msg::Error(relay(&e)));
                         return Err(e.into());
                     }
                 }

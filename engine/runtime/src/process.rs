@@ -39,6 +39,16 @@ pub enum ProcessError {
     Injected(String),
 }
 
+/// The text an init or exec process relays to the runtime, which wraps it in
+/// [`ProcessError::Setup`] itself (so the prefix is not said twice).
+pub(crate) fn relay(e: &impl std::fmt::Display) -> String {
+    let s = e.to_string();
+    match s.strip_prefix("container process setup failed: ") {
+        Some(rest) => rest.to_string(),
+        None => s,
+    }
+}
+
 pub(crate) fn sys_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ProcessError {
     let context = context.into();
     move |source| ProcessError::Sys { context, source }
@@ -222,7 +232,7 @@ pub(crate) fn spawn_init(cfg: &InitConfig) -> Result<(i32, Channel), ProcessErro
                 drop(ours);
                 let ch = Channel::new(theirs);
                 if let Err(e) = join_namespaces(&cfg.plan.join) {
-                    let _ = ch.send(&Msg::Error(e.to_string()));
+                    let _ = ch.send(&Msg::Error(relay(&e)));
                     sys::exit_now(1);
                 }
                 match sys::clone_with_flags(cfg.plan.clone_flags) {
@@ -277,7 +287,7 @@ fn init_main(cfg: &InitConfig, ch: Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => {
             // After `Ready` the runtime is gone; the container's stderr is the only witness.
-            if ch.send(&Msg::Error(e.to_string())).is_err() {
+            if ch.send(&Msg::Error(relay(&e))).is_err() {
                 eprintln!("berth-runtime: container init: {e}");
             }
             sys::exit_now(1)
@@ -402,6 +412,7 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
             .map_err(sys_err("process.oomScoreAdj"))?;
     }
     apply_rlimits(&process)?;
+    check_executable(&process)?;
     ch.send(&Msg::Ready)?;
     // Blocks until `start` opens the fifo for reading.
     let fifo = sys::openat(
@@ -545,6 +556,51 @@ pub fn bounding_names(process: &Process) -> Vec<String> {
         .as_ref()
         .and_then(|c| c.bounding().clone());
     cap_set(&set).iter().map(|c| c.to_string()).collect()
+}
+
+/// Fails create, as runc does, when the program or the working directory is missing: a start
+/// error names the problem, where a container dying at once with exit 1 would hide it. The
+/// wording is Go's, since clients map it to exit codes (127 for "executable file not found" and
+/// "no such file or directory", 126 for "permission denied").
+fn check_executable(process: &Process) -> Result<(), ProcessError> {
+    let go_err = |e: &io::Error| match e.raw_os_error() {
+        Some(libc::ENOENT) => "no such file or directory".to_string(),
+        Some(libc::EACCES) => "permission denied".to_string(),
+        Some(libc::ENOTDIR) => "not a directory".to_string(),
+        _ => e.to_string(),
+    };
+    let cwd = process.cwd();
+    if let Err(e) = std::fs::metadata(cwd) {
+        return Err(ProcessError::Setup(format!(
+            "chdir to cwd (\"{}\") set in config.json failed: {}",
+            cwd.display(),
+            go_err(&e)
+        )));
+    }
+    let Some(arg0) = process.args().as_ref().and_then(|a| a.first()) else {
+        return Ok(());
+    };
+    if arg0.contains('/') {
+        let p = cwd.join(arg0);
+        return match std::fs::metadata(&p) {
+            Err(e) => Err(ProcessError::Setup(format!(
+                "exec: \"{arg0}\": stat {arg0}: {}",
+                go_err(&e)
+            ))),
+            Ok(m) if m.is_dir() => Err(ProcessError::Setup(format!(
+                "exec: \"{arg0}\": is a directory"
+            ))),
+            Ok(_) => Ok(()),
+        };
+    }
+    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    if find_executable(arg0, &env).is_absolute() {
+        Ok(())
+    } else {
+        Err(ProcessError::Setup(format!(
+            "exec: \"{arg0}\": executable file not found in $PATH"
+        )))
+    }
 }
 
 /// Searches PATH (from the process env) for a command, like execvp would inside the container.
@@ -726,7 +782,7 @@ pub(crate) fn spawn_exec(
             let ch = Channel::new(theirs);
             let r = exec_helper(&ch, &ns_files, process, seccomp_prog, console);
             if let Err(e) = r {
-                let _ = ch.send(&Msg::Error(e.to_string()));
+                let _ = ch.send(&Msg::Error(relay(&e)));
                 sys::exit_now(1);
             }
             sys::exit_now(0)
@@ -799,7 +855,7 @@ fn exec_helper(
                 exec_user_process(process, seccomp_prog)
             })();
             let Err(e) = r;
-            let _ = ch.send(&Msg::Error(e.to_string()));
+            let _ = ch.send(&Msg::Error(relay(&e)));
             sys::exit_now(127)
         }
         Fork::Parent(pid) => {
