@@ -733,7 +733,7 @@ async fn exec_output_and_exit_code() {
     );
     assert_eq!(
         env.svc.inspect(&id).unwrap().exec_ids.unwrap(),
-        [eid.clone()]
+        std::slice::from_ref(&eid)
     );
     // with a TTY: raw output, user and working dir of the exec
     let cfg = ExecConfig {
