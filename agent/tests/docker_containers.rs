@@ -461,3 +461,51 @@ fn crash_during_lifecycle_leaves_nothing_half_done() {
         assert!(m.is_empty(), "round {i}: mounts left: {m:?}");
     }
 }
+
+#[test]
+fn docker_compose_1_29_up_ps_logs_down() {
+    let (_reg, d) = daemon();
+    let proj = tempfile::tempdir().expect("project dir");
+    // Host networking: Berth's networks arrive with the networks issue, and compose 1.29 then
+    // creates no project network.
+    std::fs::write(
+        proj.path().join("docker-compose.yml"),
+        "version: \"3.7\"\nservices:\n  web:\n    image: busybox\n    network_mode: host\n    \
+         command: sh -c 'echo web up; sleep 1000'\n  worker:\n    image: busybox\n    \
+         network_mode: host\n    command: sh -c 'echo worker up; sleep 1000'\n    \
+         depends_on: [web]\n",
+    )
+    .expect("compose file");
+    let compose = |args: &[&str]| {
+        let out = Command::new("docker-compose")
+            .args(["-p", "pair"])
+            .args(args)
+            .current_dir(proj.path())
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .output()
+            .expect("docker-compose");
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}\n{}\n--- berthd log ---\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps"]);
+    assert!(ps.contains("pair_web_1") && ps.contains("pair_worker_1"), "{ps}");
+    assert_eq!(ps.matches(" Up ").count() + ps.matches(" Up\n").count(), 2, "{ps}");
+    wait_until("both services logged", || {
+        let logs = compose(&["logs"]);
+        logs.contains("web up") && logs.contains("worker up")
+    });
+    let labels = d.docker_ok(&[
+        "inspect", "-f", "{{index .Config.Labels \"com.docker.compose.service\"}}", "pair_web_1",
+    ]);
+    assert_eq!(labels.trim(), "web");
+    compose(&["down", "-t", "1"]);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+}

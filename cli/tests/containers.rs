@@ -213,7 +213,6 @@ fn err(o: &Output) -> String {
 }
 
 #[test]
-#[ignore = "needs berthd containers"]
 fn run_foreground_streams_and_exit_codes() {
     let d = Daemon::start();
     let o = d.berth(&[
@@ -260,7 +259,6 @@ fn run_foreground_streams_and_exit_codes() {
 }
 
 #[test]
-#[ignore = "needs berthd containers"]
 fn detached_lifecycle() {
     let d = Daemon::start();
     let n = d.name("web");
@@ -363,7 +361,6 @@ fn detached_lifecycle() {
 }
 
 #[test]
-#[ignore = "needs berthd containers"]
 fn exec_create_start_attach() {
     let d = Daemon::start();
     let n = d.name("ex");
@@ -407,7 +404,6 @@ fn exec_create_start_attach() {
 }
 
 #[test]
-#[ignore = "needs berthd containers"]
 fn cp_both_ways() {
     let d = Daemon::start();
     let n = d.name("cp");
@@ -433,7 +429,6 @@ fn cp_both_ways() {
 }
 
 #[test]
-#[ignore = "needs berthd containers"]
 fn prune_and_disk_usage() {
     let d = Daemon::start();
     let n = d.name("gone");
