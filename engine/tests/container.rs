@@ -1348,3 +1348,49 @@ async fn privileged_gets_host_devices_and_all_caps() {
     assert_eq!(out, "none\n");
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_start_releases_attachers_and_auto_removes() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new().await;
+    let mut b = body(&["/no/such/program"]);
+    b.host_config = Some(HostConfig {
+        auto_remove: Some(true),
+        ..Default::default()
+    });
+    let id = env.create(None, b).await;
+    let svc = env.svc.clone();
+    let idc = id.clone();
+    let opts = AttachOptions {
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        stream: true,
+        logs: false,
+    };
+    let att = tokio::spawn(async move { svc.attach(&idc, opts).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = env.svc.start(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            berth_engine::Error::Container(berth_engine::container::ContainerError::Invalid(_))
+        ),
+        "{e}"
+    );
+    let a = tokio::time::timeout(Duration::from_secs(10), att)
+        .await
+        .expect("attacher released")
+        .unwrap();
+    assert!(a.is_err());
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        env.svc.wait(&id, WaitCondition::Removed),
+    )
+    .await;
+    assert!(r.is_ok(), "AutoRemove after a failed start");
+    assert!(env.svc.inspect(&id).is_err());
+    env.cleanup().await;
+}
