@@ -122,7 +122,7 @@ async fn list(State(d): State<AppState>, p: Params) -> ApiResult<Json<Vec<Contai
     let all =
         p.bool("all") || limit > 0 || filters.contains("status") || filters.contains("exited");
     let mut items = d.containers.list()?;
-    items.sort_by(|a, b| b.created.cmp(&a.created));
+    items.sort_by_key(|c| std::cmp::Reverse(c.created));
     // `before`/`since` name containers; everything created at or after/before them is cut.
     let created_of = |name: &str| -> ApiResult<i64> {
         let id = d.containers.resolve(name)?;

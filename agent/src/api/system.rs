@@ -140,12 +140,20 @@ async fn info(State(d): State<AppState>) -> ApiResult<Json<Value>> {
         );
     }
     let now = SystemTime::now();
+    let containers = d.containers.list()?;
+    let count = |state: &str| {
+        containers
+            .iter()
+            .filter(|c| c.state.map(|s| s.to_string()).as_deref() == Some(state))
+            .count()
+    };
+    let (running, paused) = (count("running"), count("paused"));
     Ok(Json(json!({
         "ID": d.id,
-        "Containers": 0,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": 0,
+        "Containers": containers.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
         "Images": images.len(),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
@@ -331,12 +339,19 @@ async fn df(State(d): State<AppState>, v: ApiVersion) -> ApiResult<Json<Value>> 
     let mut images = Vec::new();
     let mut layers = 0i64;
     let all = list_summaries(&d)?;
+    let containers = d.containers.list()?;
     for (img, tags) in &all {
         layers += img.size as i64;
+        let id = img.id.to_string();
+        // Docker counts every container made from the image, running or not.
+        let users = containers
+            .iter()
+            .filter(|c| c.image_id.as_deref() == Some(id.as_str()))
+            .count();
         let mut s = serde_json::to_value(image_summary(&d, img, tags))
             .map_err(|e| super::ApiError::internal(e.to_string()))?;
         if let Some(o) = s.as_object_mut() {
-            o.insert("Containers".into(), json!(0));
+            o.insert("Containers".into(), json!(users));
             o.insert("SharedSize".into(), json!(0));
         }
         images.push(s);
@@ -344,7 +359,7 @@ async fn df(State(d): State<AppState>, v: ApiVersion) -> ApiResult<Json<Value>> 
     Ok(Json(json!({
         "LayersSize": layers,
         "Images": images,
-        "Containers": [],
+        "Containers": containers,
         "Volumes": [],
         "BuildCache": [],
     })))

@@ -259,7 +259,10 @@ impl ContainerService {
                 "max_usage": read_u64(mem.join("memory.max_usage_in_bytes")).unwrap_or(0),
                 "stats": read_kv(mem.join("memory.stat")),
                 "failcnt": read_u64(mem.join("memory.failcnt")).unwrap_or(0),
-                "limit": read_u64(mem.join("memory.limit_in_bytes")).unwrap_or(0),
+                // Unlimited reads as a huge page-aligned number; Docker reports the host's memory.
+                "limit": read_u64(mem.join("memory.limit_in_bytes"))
+                    .unwrap_or(u64::MAX)
+                    .min(host_memory().unwrap_or(u64::MAX)),
             })
         } else {
             json!({})
@@ -309,4 +312,18 @@ impl ContainerService {
         *prev = running.then(|| sample.clone());
         Ok(sample)
     }
+}
+
+/// The host's total memory in bytes (`MemTotal` of /proc/meminfo).
+fn host_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
