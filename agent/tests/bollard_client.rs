@@ -26,37 +26,52 @@ fn bollard_runs_a_container() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let docker = Docker::connect_with_unix(
-            &d.sock.to_string_lossy(),
-            30,
-            bollard::API_DEFAULT_VERSION,
-        )
-        .expect("connect");
+        let docker =
+            Docker::connect_with_unix(&d.sock.to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)
+                .expect("connect");
         let body = ContainerCreateBody {
             image: Some("busybox".into()),
-            cmd: Some(vec!["sh".into(), "-c".into(), "echo out; echo err >&2".into()]),
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2".into(),
+            ]),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default().name("from-bollard").build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name("from-bollard")
+            .build();
         let created = docker
             .create_container(Some(opts), body)
             .await
             .expect("create");
         assert_eq!(created.id.len(), 64);
         docker
-            .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
             .await
             .expect("start");
         let mut wait = docker.wait_container(
             &created.id,
-            Some(WaitContainerOptionsBuilder::default().condition("not-running").build()),
+            Some(
+                WaitContainerOptionsBuilder::default()
+                    .condition("not-running")
+                    .build(),
+            ),
         );
         while let Some(r) = wait.next().await {
             assert_eq!(r.expect("wait").status_code, 0);
         }
         let mut logs = docker.logs(
             &created.id,
-            Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()),
+            Some(
+                LogsOptionsBuilder::default()
+                    .stdout(true)
+                    .stderr(true)
+                    .build(),
+            ),
         );
         let mut out = String::new();
         let mut err = String::new();
@@ -74,7 +89,10 @@ fn bollard_runs_a_container() {
         assert_eq!(out, "out\n");
         assert_eq!(err, "err\n");
         let info = docker
-            .inspect_container("from-bollard", None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                "from-bollard",
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await
             .expect("inspect");
         assert_eq!(info.state.and_then(|s| s.exit_code), Some(0));
@@ -86,7 +104,10 @@ fn bollard_runs_a_container() {
             .await
             .expect("remove");
         let gone = docker
-            .inspect_container(&created.id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                &created.id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await;
         assert!(gone.is_err());
     });

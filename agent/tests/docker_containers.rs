@@ -496,14 +496,24 @@ fn docker_compose_1_29_up_ps_logs_down() {
     };
     compose(&["up", "-d"]);
     let ps = compose(&["ps"]);
-    assert!(ps.contains("pair_web_1") && ps.contains("pair_worker_1"), "{ps}");
-    assert_eq!(ps.matches(" Up ").count() + ps.matches(" Up\n").count(), 2, "{ps}");
+    assert!(
+        ps.contains("pair_web_1") && ps.contains("pair_worker_1"),
+        "{ps}"
+    );
+    assert_eq!(
+        ps.matches(" Up ").count() + ps.matches(" Up\n").count(),
+        2,
+        "{ps}"
+    );
     wait_until("both services logged", || {
         let logs = compose(&["logs"]);
         logs.contains("web up") && logs.contains("worker up")
     });
     let labels = d.docker_ok(&[
-        "inspect", "-f", "{{index .Config.Labels \"com.docker.compose.service\"}}", "pair_web_1",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.service\"}}",
+        "pair_web_1",
     ]);
     assert_eq!(labels.trim(), "web");
     compose(&["down", "-t", "1"]);
