@@ -199,6 +199,39 @@ fn tls_mutual_auth() {
         String::from_utf8_lossy(&ok.stdout).trim(),
         env!("CARGO_PKG_VERSION")
     );
+    // Containers over TLS, configured the environment way (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH):
+    // import a busybox rootfs, then `run --rm`, whose attach is an HTTP upgrade inside TLS.
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("bin");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox");
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).expect("sh");
+    let tar = dir.path().join("rootfs.tar");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let env_docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", &host)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", dir.path())
+            .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("docker")
+    };
+    let imp = env_docker(&["import", &tar.to_string_lossy(), "tlsbox:1"]);
+    assert!(imp.status.success(), "{}", String::from_utf8_lossy(&imp.stderr));
+    let run = env_docker(&["run", "--rm", "tlsbox:1", "/bin/busybox", "echo", "over tls"]);
+    assert!(run.status.success(), "{}\n{}", String::from_utf8_lossy(&run.stderr), d.log());
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "over tls\n");
+
     let refused = common::docker_at(
         &host,
         dir.path(),
