@@ -132,7 +132,8 @@ impl LogReader {
                 let k = (1..self.max_file).find(|&n| {
                     std::fs::metadata(rotated_path(&self.path, n)).is_ok_and(|m| m.ino() == ino)
                 });
-                for n in (1..k.unwrap_or(1)).rev() {
+                // Gone altogether: every rotated file is newer than what we read.
+                for n in (1..k.unwrap_or(self.max_file)).rev() {
                     let p = rotated_path(&self.path, n);
                     let Some(file) = open_optional(&p)? else {
                         continue;

@@ -293,6 +293,7 @@ impl Shim {
             clients: Vec::new(),
         };
         sys::trim_heap();
+        sys::drop_clean_file_pages();
         Ok(shim)
     }
 
@@ -326,6 +327,7 @@ impl Shim {
             self.advance();
             if self.clients.is_empty() && had_clients {
                 sys::trim_heap();
+                sys::drop_clean_file_pages();
             }
             had_clients = !self.clients.is_empty();
         }
@@ -527,8 +529,11 @@ impl Shim {
             ..Response::ok()
         };
         self.exit = Some(exit);
-        self.listener = None;
+        // Unlinked first so nobody new connects, then the queued connections are taken in:
+        // closing a listener resets them.
         let _ = std::fs::remove_file(&self.cfg.socket);
+        self.accept();
+        self.listener = None;
         self.io.cleanup();
         for c in &mut self.clients {
             if c.kind == Kind::Wait {
@@ -849,6 +854,7 @@ impl Shim {
                 self.phase = Phase::Running;
                 tracing::info!(pid = self.pid, "started");
                 sys::trim_heap();
+                sys::drop_clean_file_pages();
                 Response::with_pid(self.pid)
             }
             Err(e) => {
