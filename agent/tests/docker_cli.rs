@@ -227,9 +227,25 @@ fn tls_mutual_auth() {
             .expect("docker")
     };
     let imp = env_docker(&["import", &tar.to_string_lossy(), "tlsbox:1"]);
-    assert!(imp.status.success(), "{}", String::from_utf8_lossy(&imp.stderr));
-    let run = env_docker(&["run", "--rm", "tlsbox:1", "/bin/busybox", "echo", "over tls"]);
-    assert!(run.status.success(), "{}\n{}", String::from_utf8_lossy(&run.stderr), d.log());
+    assert!(
+        imp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
+    let run = env_docker(&[
+        "run",
+        "--rm",
+        "tlsbox:1",
+        "/bin/busybox",
+        "echo",
+        "over tls",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        d.log()
+    );
     assert_eq!(String::from_utf8_lossy(&run.stdout), "over tls\n");
 
     let refused = common::docker_at(

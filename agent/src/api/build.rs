@@ -16,10 +16,8 @@ use axum::routing::post;
 use berth_engine::image::auth::Credentials;
 use berth_engine::image::build::builder::{BuildOptions, BuildOutput};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,49 +26,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/build", post(build))
         .route("/commit", post(commit))
-}
-
-/// A blocking `Read` over a request body, fed chunk by chunk by an async task, so big
-/// bodies (contexts, `docker load`, `docker import`) never sit whole in memory.
-pub struct BodyReader {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
-    cur: Bytes,
-}
-
-impl BodyReader {
-    /// Starts forwarding `body`; call from the async runtime, read from a blocking thread.
-    pub fn new(body: Body) -> Self {
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(async move {
-            let mut s = body.into_data_stream();
-            while let Some(c) = s.next().await {
-                let end = c.is_err();
-                if tx.send(c.map_err(|e| e.to_string())).await.is_err() || end {
-                    break;
-                }
-            }
-        });
-        Self {
-            rx,
-            cur: Bytes::new(),
-        }
-    }
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(std::io::Error::other(e)),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
-    }
 }
 
 /// The first usable credentials of `X-Registry-Config` (base64 JSON: registry -> auth).
@@ -190,7 +145,7 @@ async fn build(
     opts.cancel = Some(cancel);
     opts.context = ctx.path().to_path_buf();
     opts.dockerfile = Some(ctx.path().join(dockerfile.trim_start_matches('/')));
-    let reader = BodyReader::new(body);
+    let reader = super::stream::body_reader(body);
     let rt = tokio::runtime::Handle::current();
     let events = d.clone();
     tokio::spawn(async move {

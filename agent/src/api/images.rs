@@ -1,7 +1,7 @@
 //! `/images/*` and `/auth`, backed by the engine's image service.
 
-use super::build::BodyReader;
 use super::progress::{JsonStream, pull_message, push_message, short_id};
+use super::stream::{ChannelWriter, body_reader};
 use super::{ApiError, ApiResult, Params, channel_body, parse_rfc3339};
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -732,25 +732,9 @@ fn save(d: &Daemon, names: Vec<String>) -> ApiResult<Response> {
     Ok(r)
 }
 
-/// A blocking `Write` that hands its bytes to an async response body.
-struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(bytes::Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `docker load`: the body is streamed into the engine on a blocking thread.
 async fn load(State(d): State<AppState>, body: Body) -> ApiResult<Response> {
-    let reader = BodyReader::new(body);
+    let reader = body_reader(body);
     let images = d.images.clone();
     let loaded = tokio::task::spawn_blocking(move || images.load(reader))
         .await
@@ -793,7 +777,7 @@ async fn import(d: AppState, src: &str, p: &Params, body: Body) -> ApiResult<Res
     }
     let changes: Vec<String> = p.all("changes").into_iter().map(str::to_string).collect();
     let message = p.get("message").map(str::to_string);
-    let reader = BodyReader::new(body);
+    let reader = body_reader(body);
     let images = d.images.clone();
     let rt = tokio::runtime::Handle::current();
     let img = tokio::task::spawn_blocking(move || {
