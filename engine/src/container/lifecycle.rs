@@ -409,14 +409,15 @@ impl ContainerService {
             return;
         };
         let (restart, ran_for) = decision;
-        live.watch.send_modify(|g| {
-            g.exits += 1;
-            g.last_exit = exit.exit_code as i64;
-        });
         if exit.oom_killed {
             self.emit("oom", &rec, &[]);
         }
         self.emit("die", &rec, &[("exitCode", exit.exit_code.to_string())]);
+        // Waiters (stop, wait) wake only now, so `die` is always published before `stop`.
+        live.watch.send_modify(|g| {
+            g.exits += 1;
+            g.last_exit = exit.exit_code as i64;
+        });
         if restart {
             let prev = live.backoff_ms.load(Ordering::SeqCst);
             let next = if ran_for >= Duration::from_secs(10) || prev == 0 {
