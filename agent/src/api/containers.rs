@@ -24,7 +24,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncWriteExt, split};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, split};
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
@@ -641,9 +641,13 @@ fn hijack(
         let (tx, body) = channel_body(64);
         tokio::spawn(async move {
             let Ok(a) = attached.await else { return };
-            let mut w = ChannelWriterAsync(tx);
             let (mut r, _w) = a.stream.into_split();
-            let _ = tokio::io::copy(&mut r, &mut w).await;
+            let mut buf = vec![0u8; 32 * 1024];
+            while let Ok(n) = r.read(&mut buf).await {
+                if n == 0 || tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    break;
+                }
+            }
         });
         let mut r = body.into_response();
         r.headers_mut()
@@ -697,51 +701,6 @@ fn hijack(
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     r
-}
-
-/// An async writer into a channel-fed response body.
-struct ChannelWriterAsync(tokio::sync::mpsc::Sender<Bytes>);
-
-impl tokio::io::AsyncWrite for ChannelWriterAsync {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        match this.0.try_reserve() {
-            Ok(permit) => {
-                permit.send(Bytes::copy_from_slice(buf));
-                std::task::Poll::Ready(Ok(buf.len()))
-            }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => std::task::Poll::Ready(Err(
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"),
-            )),
-            Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
-                // Wake again shortly; the body drains the channel as the client reads.
-                let waker = cx.waker().clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    waker.wake();
-                });
-                std::task::Poll::Pending
-            }
-        }
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 async fn attach(
