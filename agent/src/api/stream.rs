@@ -29,16 +29,25 @@ pub struct BodyReader {
     cur: Bytes,
 }
 
-/// Starts pumping `body` into a [`BodyReader`]; the pump stops when the reader is dropped.
+/// Starts pumping `body` into a [`BodyReader`].
+///
+/// Once the reader is dropped the rest of the body is read and discarded: a tar
+/// reader stops at the end-of-archive block and may leave padding unread, and a
+/// handler may answer an error early; closing the connection on a client still
+/// writing would turn its response into "broken pipe".
 pub fn body_reader(body: Body) -> BodyReader {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(8);
     tokio::spawn(async move {
         let mut s = body.into_data_stream();
+        let mut open = true;
         while let Some(chunk) = s.next().await {
             let item = chunk.map_err(|e| io::Error::other(e.to_string()));
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
+            if item.is_err() {
+                let _ = tx.send(item).await;
                 break;
+            }
+            if open && tx.send(item).await.is_err() {
+                open = false;
             }
         }
     });
