@@ -5,7 +5,9 @@
 pub mod container;
 pub mod error;
 pub mod image;
+pub mod network;
 pub mod state;
+pub mod volume;
 
 pub use error::{Error, Result};
 /// Re-exported so callers build against the same OCI types as the engine.

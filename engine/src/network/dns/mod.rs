@@ -1,0 +1,1 @@
+//! The embedded DNS server that resolves container names on user-defined networks.
