@@ -3,7 +3,8 @@
 
 use super::stream::{ChannelWriter, body_reader};
 use super::{
-    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, parse_rfc3339,
+    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
+    parse_rfc3339,
 };
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -60,13 +61,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Decodes a JSON request body the way Docker reports bad ones (400 with the parser's words).
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8], what: &str) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
-}
-
 async fn create(
     State(d): State<AppState>,
     p: Params,

@@ -149,6 +149,17 @@ impl From<berth_engine::Error> for ApiError {
     }
 }
 
+/// A JSON request body; an empty body is `T::default()`, a bad one a 400 led by `what`.
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    what: &str,
+) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+}
+
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
