@@ -4,7 +4,7 @@
 use super::stream::{ChannelWriter, body_reader};
 use super::{
     ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
-    parse_rfc3339,
+    parse_timestamp,
 };
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -366,13 +366,7 @@ async fn remove(
 async fn prune(State(d): State<AppState>, p: Params) -> ApiResult<Json<ContainerPruneResponse>> {
     let filters = p.filters()?;
     filters.allow(&["until", "label", "label!"])?;
-    let until = match filters.get("until").first() {
-        Some(u) => Some(
-            parse_time(u)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={u}'")))?,
-        ),
-        None => None,
-    };
+    let until = filters.until()?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for c in d.containers.list()? {
@@ -381,20 +375,10 @@ async fn prune(State(d): State<AppState>, p: Params) -> ApiResult<Json<Container
             continue;
         }
         let labels = c.labels.clone().unwrap_or_default();
-        if !filters.match_labels(&labels) {
+        if !filters.match_labels(&labels) || !filters.match_not_labels(&labels) {
             continue;
         }
-        let negated = filters
-            .get("label!")
-            .iter()
-            .any(|f| match f.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                None => labels.contains_key(f.as_str()),
-            });
-        if negated {
-            continue;
-        }
-        if let Some((secs, _)) = until
+        if let Some(secs) = until
             && c.created.unwrap_or(0) >= secs
         {
             continue;
@@ -477,22 +461,6 @@ async fn first_poll<F: Future + Unpin>(mut f: F) -> Polled<F::Output, F> {
 }
 
 /// A point in time given as Unix seconds (`1700000000`, `1700000000.5`) or RFC 3339.
-fn parse_time(s: &str) -> Option<(i64, u32)> {
-    if let Some((secs, frac)) = s.split_once('.')
-        && let (Ok(secs), true) = (
-            secs.parse::<i64>(),
-            frac.chars().all(|c| c.is_ascii_digit()),
-        )
-    {
-        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-        return Some((secs, digits.parse().ok()?));
-    }
-    if let Ok(secs) = s.parse::<i64>() {
-        return Some((secs, 0));
-    }
-    parse_rfc3339(s)
-}
-
 fn to_system_time((secs, nanos): (i64, u32)) -> SystemTime {
     if secs >= 0 {
         UNIX_EPOCH + Duration::new(secs as u64, nanos)
@@ -533,7 +501,7 @@ async fn logs(
     let time_param = |k: &str| -> ApiResult<Option<SystemTime>> {
         match p.get(k) {
             None | Some("") | Some("0") => Ok(None),
-            Some(s) => parse_time(s)
+            Some(s) => parse_timestamp(s)
                 .map(|t| Some(to_system_time(t)))
                 .ok_or_else(|| ApiError::bad_request(format!("invalid value for \"{k}\": {s}"))),
         }
@@ -995,9 +963,12 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_time("1700000000"), Some((1700000000, 0)));
-        assert_eq!(parse_time("1700000000.5"), Some((1700000000, 500_000_000)));
-        assert!(parse_time("2026-11-28T04:25:18Z").is_some());
-        assert!(parse_time("yesterday").is_none());
+        assert_eq!(parse_timestamp("1700000000"), Some((1700000000, 0)));
+        assert_eq!(
+            parse_timestamp("1700000000.5"),
+            Some((1700000000, 500_000_000))
+        );
+        assert!(parse_timestamp("2026-11-28T04:25:18Z").is_some());
+        assert!(parse_timestamp("yesterday").is_none());
     }
 }

@@ -280,6 +280,24 @@ impl Filters {
         Ok(())
     }
 
+    /// Whether `labels` match no `label!` filter (`key` or `key=value`).
+    pub fn match_not_labels(&self, labels: &HashMap<String, String>) -> bool {
+        self.get("label!").iter().all(|f| match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_none_or(|x| x != v),
+            None => !labels.contains_key(f.as_str()),
+        })
+    }
+
+    /// The `until` filter in seconds since the epoch (the first value), as prune reads it.
+    pub fn until(&self) -> ApiResult<Option<i64>> {
+        match self.get("until").first() {
+            None => Ok(None),
+            Some(u) => parse_timestamp(u)
+                .map(|t| Some(t.0))
+                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={u}'"))),
+        }
+    }
+
     /// A boolean filter (`dangling=true`); `None` when absent.
     pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.get(key) {
@@ -310,6 +328,63 @@ impl Filters {
             None => labels.contains_key(f.as_str()),
         })
     }
+}
+
+/// A time as Docker's daemon reads `since`/`until`: Unix seconds with an optional fraction,
+/// RFC 3339, or a Go duration (`10m`, `1h30m`) counted back from now.
+pub fn parse_timestamp(s: &str) -> Option<(i64, u32)> {
+    if let Some((secs, frac)) = s.split_once('.')
+        && let (Ok(secs), true) = (
+            secs.parse::<i64>(),
+            frac.chars().all(|c| c.is_ascii_digit()),
+        )
+    {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        return Some((secs, digits.parse().ok()?));
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Some((secs, 0));
+    }
+    if let Some(t) = parse_rfc3339(s) {
+        return Some(t);
+    }
+    let ago = go_duration(s)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let t = now.checked_sub(ago)?;
+    Some((t.as_secs() as i64, t.subsec_nanos()))
+}
+
+/// A Go duration string (`1h30m`, `90s`, `1.5h`, `300ms`).
+fn go_duration(s: &str) -> Option<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&n| n > 0)?;
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += v * scale;
+        rest = &rest[u..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
 }
 
 /// Which stream a multiplexed frame carries.
@@ -430,6 +505,21 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.bool("dangling").unwrap(), Some(true));
         assert!(Filters::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("12.5"), Some((12, 500_000_000)));
+        assert_eq!(parse_timestamp("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(go_duration("1h30m").map(|d| d.as_secs()), Some(5400));
+        assert_eq!(go_duration("300ms").map(|d| d.as_millis()), Some(300));
+        assert!(go_duration("10").is_none() && go_duration("5x").is_none());
+        let (t, _) = parse_timestamp("10m").unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((now - 600 - t).abs() <= 2);
     }
 
     #[test]
