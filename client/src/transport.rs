@@ -319,6 +319,25 @@ impl Client {
         path_and_query: &str,
         body: Option<&B>,
     ) -> Result<T> {
+        let resp = self.post_body(path_and_query, body).await?;
+        decode(resp).await
+    }
+
+    /// POST a JSON body to an endpoint that answers with no content.
+    pub async fn post_json_no_answer<B: Serialize>(
+        &self,
+        path_and_query: &str,
+        body: &B,
+    ) -> Result<()> {
+        let resp = self.post_body(path_and_query, Some(body)).await?;
+        body_bytes(resp).await.map(|_| ())
+    }
+
+    async fn post_body<B: Serialize>(
+        &self,
+        path_and_query: &str,
+        body: Option<&B>,
+    ) -> Result<Response<Incoming>> {
         let (headers, b) = match body {
             Some(b) => (
                 vec![("Content-Type", "application/json".to_string())],
@@ -326,10 +345,8 @@ impl Client {
             ),
             None => (vec![], empty()),
         };
-        let resp = self
-            .request(Method::POST, path_and_query, &headers, b)
-            .await?;
-        decode(resp).await
+        self.request(Method::POST, path_and_query, &headers, b)
+            .await
     }
 }
 
