@@ -411,11 +411,7 @@ pub async fn prune(c: &Client, a: PruneArgs) -> Result<()> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        print!("{warning}\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
+        if !super::container::confirm(warning)? {
             return Ok(());
         }
     }

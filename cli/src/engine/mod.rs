@@ -5,6 +5,7 @@ mod build;
 mod container;
 mod format;
 mod image;
+mod network;
 mod system;
 
 use anyhow::Result;
@@ -87,6 +88,9 @@ pub enum EngineCommand {
     Version(system::FormatArgs),
     /// Display system-wide information.
     Info(system::FormatArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// TLS certificates for the daemon and its clients.
     #[command(subcommand)]
     Tls(system::TlsCommand),
@@ -119,6 +123,7 @@ pub fn run(cmd: EngineCommand, conn: &ConnArgs) -> Result<()> {
             C::Import(a) => image::import(&conn.client()?, a).await,
             C::Build(a) => build::build(&conn.client()?, a).await,
             C::Commit(a) => build::commit(&conn.client()?, a).await,
+            C::Network(c) => network::network(&conn.client()?, c).await,
             C::Container(c) => container::top_level(&conn.client()?, c).await,
         }
     })

@@ -4,6 +4,7 @@
 mod cp;
 mod events;
 mod ops;
+pub use ops::confirm;
 mod opts;
 mod ps;
 mod run;
