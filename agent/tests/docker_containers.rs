@@ -284,6 +284,34 @@ fn exec_with_tty_under_a_pty() {
 }
 
 #[test]
+fn detach_keys_leave_the_container_running() {
+    let (_reg, d) = daemon();
+    d.docker_ok(&["run", "-dit", "--name", "dk", "busybox", "sh"]);
+    // ctrl-p ctrl-q from a real terminal: the client detaches, the shell keeps running.
+    let cmd = format!(
+        "(printf 'echo hi-$((6*7))\\n'; sleep 1; printf '\\020\\021'; sleep 3) | \
+         script -qec 'DOCKER_CONFIG={} docker -H {} attach dk' /dev/null",
+        d.dir.path().join("docker-config").display(),
+        d.host()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &cmd])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hi-42"), "{text}");
+    // The CLI sees the sequence too and exits 1 after "read escape sequence", as with dockerd.
+    assert!(text.contains("read escape sequence"), "{text}");
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "dk"]).trim(),
+        "true"
+    );
+    // Still attachable, and its stdin still open.
+    d.docker_ok(&["exec", "dk", "true"]);
+}
+
+#[test]
 fn events_stream_container_actions() {
     let (_reg, d) = daemon();
     let since = std::time::SystemTime::now()

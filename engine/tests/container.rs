@@ -355,6 +355,7 @@ async fn attach_then_start(
         stderr: true,
         stream: true,
         logs: false,
+        detach_keys: Vec::new(),
     };
     let att = tokio::spawn(async move { svc.attach(&idc, opts).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1369,6 +1370,7 @@ async fn failed_start_releases_attachers_and_auto_removes() {
         stderr: true,
         stream: true,
         logs: false,
+        detach_keys: Vec::new(),
     };
     let att = tokio::spawn(async move { svc.attach(&idc, opts).await });
     tokio::time::sleep(Duration::from_millis(200)).await;

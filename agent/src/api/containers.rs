@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use berth_engine::container::{
-    AttachOptions, Attached, LogOptions, LogStreamKind, WaitCondition, format_log_time,
+    AttachOptions, Attached, DEFAULT_DETACH_KEYS, LogOptions, LogStreamKind, WaitCondition,
+    format_log_time, parse_detach_keys,
 };
 use bollard_stubs::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, ContainerSummary,
@@ -680,6 +681,12 @@ async fn attach(
         stderr: p.bool("stderr"),
         stream: p.bool("stream"),
         logs: p.bool("logs"),
+        detach_keys: parse_detach_keys(
+            p.get("detachKeys")
+                .filter(|k| !k.is_empty())
+                .unwrap_or(DEFAULT_DETACH_KEYS),
+        )
+        .map_err(berth_engine::Error::from)?,
     };
     // Registered now, before the 101 goes out: `docker run` starts the container as soon as it
     // has the upgrade, and output from the first instant must reach this client.

@@ -33,6 +33,10 @@ pub enum Request {
         /// Send the process's stderr.
         #[serde(default)]
         stderr: bool,
+        /// Bytes that, typed in sequence on stdin, detach this client without closing the
+        /// process's stdin (Docker's detach keys, already decoded); none when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        detach_keys: Vec<u8>,
     },
     /// Sets the terminal size (tty only).
     Resize {
@@ -210,6 +214,7 @@ pub fn attach(socket: &Path, stdin: bool, stdout: bool, stderr: bool) -> Result<
             stdin,
             stdout,
             stderr,
+            detach_keys: Vec::new(),
         },
     )?;
     match read_line_unbuffered::<_, Response>(&mut s)? {
@@ -303,7 +308,8 @@ mod tests {
             Request::Attach {
                 stdin: true,
                 stdout: true,
-                stderr: false
+                stderr: false,
+                detach_keys: Vec::new(),
             }
         );
         assert_eq!(

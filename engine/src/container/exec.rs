@@ -195,8 +195,13 @@ impl ContainerService {
         } else {
             let out = cfg.attach_stdout.unwrap_or(true);
             let err = cfg.attach_stderr.unwrap_or(true);
+            let keys = match (&cfg.detach_keys, tty && stdin) {
+                (_, false) => Vec::new(),
+                (Some(k), true) if !k.is_empty() => shim::parse_detach_keys(k)?,
+                (_, true) => shim::parse_detach_keys(shim::DEFAULT_DETACH_KEYS)?,
+            };
             Some(Attached {
-                stream: shim::attach(&sock, stdin, out, err).await?,
+                stream: shim::attach(&sock, stdin, out, err, &keys).await?,
                 tty,
             })
         };

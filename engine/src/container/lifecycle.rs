@@ -138,7 +138,7 @@ impl ContainerService {
         let sock = self.socket(id);
         let pending: Vec<_> = lock(&live.pending_attach).drain(..).collect();
         for (o, tx) in pending {
-            let r = shim::attach(&sock, o.stdin, o.stdout, o.stderr)
+            let r = shim::attach(&sock, o.stdin, o.stdout, o.stderr, &o.detach_keys)
                 .await
                 .map(|stream| Attached { stream, tty })
                 .map_err(Error::from);
@@ -822,13 +822,24 @@ impl ContainerService {
             let rec = self.get(&id)?;
             let tty = rec.config.tty == Some(true);
             let stdin = opts.stdin && rec.config.open_stdin == Some(true);
+            let detach_keys = if tty && stdin {
+                opts.detach_keys.clone()
+            } else {
+                Vec::new()
+            };
             if rec.state.is_running() {
+                let sock = self.socket(&id);
                 let stream =
-                    shim::attach(&self.socket(&id), stdin, opts.stdout, opts.stderr).await?;
+                    shim::attach(&sock, stdin, opts.stdout, opts.stderr, &detach_keys).await?;
                 return Ok(Attached { stream, tty });
             }
             let (tx, rx) = tokio::sync::oneshot::channel();
-            lock(&live.pending_attach).push((AttachOptions { stdin, ..opts }, tx));
+            let o = AttachOptions {
+                stdin,
+                detach_keys,
+                ..opts
+            };
+            lock(&live.pending_attach).push((o, tx));
             rx
         };
         rx.await

@@ -15,6 +15,7 @@ mod query;
 pub mod record;
 pub mod rootpath;
 mod shim;
+pub use shim::{DEFAULT_DETACH_KEYS, parse_detach_keys};
 pub mod signal;
 pub mod spec;
 mod stats;
@@ -116,7 +117,7 @@ pub fn format_log_time(t: SystemTime) -> String {
 }
 
 /// `attach` options.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AttachOptions {
     /// Forward the client's bytes to the container's stdin.
     pub stdin: bool,
@@ -128,6 +129,9 @@ pub struct AttachOptions {
     pub stream: bool,
     /// Replay logs first: the caller does it with [`ContainerService::logs`] (not done here).
     pub logs: bool,
+    /// Decoded detach keys (see [`parse_detach_keys`]); they act only with a TTY, as in
+    /// Docker. Empty: no detaching.
+    pub detach_keys: Vec<u8>,
 }
 
 /// An attach connection to a shim.

@@ -101,6 +101,7 @@ pub async fn attach(
     stdin: bool,
     stdout: bool,
     stderr: bool,
+    detach_keys: &[u8],
 ) -> Result<UnixStream, ContainerError> {
     request(
         sock,
@@ -108,6 +109,7 @@ pub async fn attach(
             stdin,
             stdout,
             stderr,
+            detach_keys: detach_keys.to_vec(),
         },
     )
     .await
@@ -119,4 +121,53 @@ pub async fn wait(sock: &Path) -> Result<ExitStatus, ContainerError> {
     let r = call(sock, &Request::Wait).await?;
     r.exit
         .ok_or_else(|| ContainerError::Shim("wait answered without an exit status".into()))
+}
+
+/// Docker's default detach sequence.
+pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
+
+/// Decodes Docker's detach keys (`ctrl-p,ctrl-q`, `a`, `ctrl-@`): a comma-separated list of
+/// single characters or `ctrl-` + one of `a-z @ [ \\ ] ^ _`.
+pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, ContainerError> {
+    let bad = || ContainerError::Invalid(format!("Invalid escape keys ({s}) provided"));
+    let mut out = Vec::new();
+    for key in s.split(',') {
+        let k = key.trim();
+        let b = k.as_bytes();
+        if b.len() == 1 {
+            out.push(b[0]);
+            continue;
+        }
+        let c = k
+            .strip_prefix("ctrl-")
+            .filter(|c| c.len() == 1)
+            .ok_or_else(bad)?
+            .as_bytes()[0]
+            .to_ascii_lowercase();
+        out.push(match c {
+            b'a'..=b'z' => c - b'a' + 1,
+            b'@' => 0,
+            b'[' => 27,
+            b'\\' => 28,
+            b']' => 29,
+            b'^' => 30,
+            b'_' => 31,
+            _ => return Err(bad()),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod detach_key_tests {
+    use super::*;
+
+    #[test]
+    fn docker_detach_keys() {
+        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").unwrap(), [0x10, 0x11]);
+        assert_eq!(parse_detach_keys("ctrl-@,a").unwrap(), [0, b'a']);
+        assert!(parse_detach_keys("ctrl-").is_err());
+        assert!(parse_detach_keys("ab").is_err());
+        assert!(parse_detach_keys("ctrl-1").is_err());
+    }
 }

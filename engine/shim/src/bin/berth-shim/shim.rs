@@ -67,6 +67,9 @@ struct Client {
     read_closed: bool,
     close_after_flush: bool,
     dead: bool,
+    /// Detach keys of an attach client, and how many of them were just typed (held back).
+    detach_keys: Vec<u8>,
+    matched: usize,
 }
 
 impl Client {
@@ -107,6 +110,37 @@ impl Client {
                 self.dead = true;
             }
         }
+    }
+
+    /// Splits what the client typed into bytes for stdin and whether the detach sequence was
+    /// completed. A partial match is held back until the next byte decides, as Docker does.
+    fn filter_detach(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        if self.detach_keys.is_empty() {
+            return (data.to_vec(), false);
+        }
+        let mut pass = Vec::with_capacity(data.len());
+        for &b in data {
+            if b == self.detach_keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.detach_keys.len() {
+                    self.matched = 0;
+                    return (pass, true);
+                }
+                continue;
+            }
+            pass.extend_from_slice(&self.detach_keys[..self.matched]);
+            self.matched = 0;
+            if b == self.detach_keys[0] {
+                self.matched = 1;
+                if self.detach_keys.len() == 1 {
+                    self.matched = 0;
+                    return (pass, true);
+                }
+            } else {
+                pass.push(b);
+            }
+        }
+        (pass, false)
     }
 
     fn wants_read(&self) -> bool {
@@ -695,6 +729,8 @@ impl Shim {
                         out: Vec::new(),
                         sent: 0,
                         read_closed: false,
+                        detach_keys: Vec::new(),
+                        matched: 0,
                         close_after_flush: false,
                         dead: false,
                     });
@@ -780,12 +816,27 @@ impl Shim {
                 if !rest.is_empty()
                     && matches!(self.clients[i].kind, Kind::Attach { stdin: true, .. })
                 {
-                    self.feed_stdin(&rest);
+                    self.typed(i, &rest);
                 }
                 self.clients[i].flush();
             }
-            Kind::Attach { stdin: true, .. } => self.feed_stdin(data),
+            Kind::Attach { stdin: true, .. } => self.typed(i, data),
             _ => {}
+        }
+    }
+
+    /// Stdin from attach client `i`: its detach keys drop the client and leave stdin open.
+    fn typed(&mut self, i: usize, data: &[u8]) {
+        let (pass, detached) = self.clients[i].filter_detach(data);
+        if !pass.is_empty() {
+            self.feed_stdin(&pass);
+        }
+        if detached {
+            tracing::debug!("client detached with its detach keys");
+            let c = &mut self.clients[i];
+            c.read_closed = true;
+            let _ = c.sock.shutdown(std::net::Shutdown::Both);
+            c.dead = true;
         }
     }
 
@@ -796,8 +847,10 @@ impl Shim {
                 stdin,
                 stdout,
                 stderr,
+                detach_keys,
             } => {
                 let c = &mut self.clients[i];
+                c.detach_keys = detach_keys;
                 c.kind = Kind::Attach {
                     stdin,
                     stdout,
@@ -976,5 +1029,42 @@ impl Shim {
             exit: self.exit.clone(),
             ..Response::ok()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(keys: &[u8]) -> Client {
+        let (sock, _) = UnixStream::pair().unwrap();
+        Client {
+            sock,
+            kind: Kind::Request,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            sent: 0,
+            read_closed: false,
+            close_after_flush: false,
+            dead: false,
+            detach_keys: keys.to_vec(),
+            matched: 0,
+        }
+    }
+
+    #[test]
+    fn detach_keys_split_across_reads() {
+        let mut c = client(&[0x10, 0x11]);
+        assert_eq!(c.filter_detach(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(c.filter_detach(b"\x11zz"), (Vec::new(), true));
+    }
+
+    #[test]
+    fn a_broken_sequence_is_passed_through() {
+        let mut c = client(&[0x10, 0x11]);
+        assert_eq!(c.filter_detach(b"\x10x"), (b"\x10x".to_vec(), false));
+        assert_eq!(c.filter_detach(b"\x10\x10\x11"), (b"\x10".to_vec(), true));
+        let mut none = client(&[]);
+        assert_eq!(none.filter_detach(b"\x10\x11"), (b"\x10\x11".to_vec(), false));
     }
 }
