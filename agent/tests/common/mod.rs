@@ -164,7 +164,38 @@ impl Berthd {
             .output()
             .expect("run berth")
     }
+
+    /// A raw API request with `curl` on the UNIX socket: (status, body).
+    #[allow(dead_code)]
+    pub fn curl(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, String) {
+        let n = CURLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (inp, out) = (
+            self.dir.path().join(format!("curl-in-{n}")),
+            self.dir.path().join(format!("curl-out-{n}")),
+        );
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o"])
+            .arg(&out)
+            .args(["-w", "%{http_code}", "--unix-socket"])
+            .arg(&self.sock)
+            .args(["-X", method]);
+        if let Some(b) = body {
+            std::fs::write(&inp, b).expect("body");
+            cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+                .arg(format!("@{}", inp.display()));
+        }
+        let res = cmd
+            .arg(format!("http://localhost{path}"))
+            .output()
+            .expect("curl");
+        let code = String::from_utf8_lossy(&res.stdout).parse().unwrap_or(0);
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let _ = (std::fs::remove_file(&inp), std::fs::remove_file(&out));
+        (code, text)
+    }
 }
+
+static CURLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Drop for Berthd {
     fn drop(&mut self) {
