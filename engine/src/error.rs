@@ -9,6 +9,7 @@ use crate::image::snapshot::SnapshotError;
 use crate::image::store::StoreError;
 use crate::image::unpack::UnpackError;
 use crate::state::StateError;
+use crate::volume::VolumeError;
 
 /// Any error the engine returns.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,9 @@ pub enum Error {
     /// A container operation failed.
     #[error(transparent)]
     Container(#[from] ContainerError),
+    /// A volume operation failed.
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
 }
 
 /// The engine's result type.

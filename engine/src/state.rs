@@ -15,6 +15,11 @@ pub const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 pub const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 /// Container names (without the leading `/`) to container IDs.
 pub const CONTAINER_NAMES: TableDefinition<&str, &str> = TableDefinition::new("container_names");
+/// Volume records by name, as JSON (owned by `volume`).
+pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
+/// The volume mounts of each container by container ID, as JSON (owned by `volume`).
+pub const CONTAINER_VOLUMES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("container_volumes");
 
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,8 @@ impl StateStore {
             txn.open_table(TAGS)?;
             txn.open_table(CONTAINERS)?;
             txn.open_table(CONTAINER_NAMES)?;
+            txn.open_table(VOLUMES)?;
+            txn.open_table(CONTAINER_VOLUMES)?;
             Ok(())
         })?;
         Ok(s)

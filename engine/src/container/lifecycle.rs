@@ -273,10 +273,15 @@ impl ContainerService {
                 }
                 Ok(o.state.pid)
             };
+            // Volumes become binds of their `_data` (mounted, copied up) for the spec.
+            let host = self
+                .inner
+                .volumes
+                .prepare_container(id, &rec.host_config, &rootfs)?;
             let (spec, _warnings) = spec::build(&spec::SpecInput {
                 id,
                 config: &rec.config,
-                host: &rec.host_config,
+                host: &host,
                 rootfs: &rootfs,
                 dir: &dir,
                 pid_of: &pid_of,
@@ -311,6 +316,7 @@ impl ContainerService {
             Ok(tty)
         })();
         if res.is_err() {
+            self.inner.volumes.release_container(id);
             self.mount_unref(id);
         }
         res
@@ -450,7 +456,8 @@ impl ContainerService {
             let svc = self.clone();
             let idc = id.to_string();
             tokio::spawn(async move {
-                let _ = svc.remove(&idc, true, false).await;
+                // Like Docker's --rm: anonymous volumes go with the container.
+                let _ = svc.remove(&idc, true, true).await;
             });
         }
     }
@@ -458,6 +465,7 @@ impl ContainerService {
     /// Unmounts the rootfs and removes runtime leftovers (state dir, cgroups). Blocking.
     fn cleanup_runtime(&self, id: &str) {
         self.mount_unref(id);
+        self.inner.volumes.release_container(id);
         let rt = self.runtime_root();
         if let Ok(c) = berth_runtime::Container::load(&rt, id) {
             let _ = c.delete(true);
@@ -650,9 +658,9 @@ impl ContainerService {
         Ok(())
     }
 
-    /// `docker rm`; with `force` a running container is killed first. `volumes` is accepted
-    /// for the API (anonymous volumes do not exist yet).
-    pub async fn remove(&self, id: &str, force: bool, _volumes: bool) -> Result<()> {
+    /// `docker rm`; with `force` a running container is killed first; `volumes` also removes
+    /// its anonymous volumes.
+    pub async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let id = self.resolve(id)?;
         let live = self.live(&id);
         let _op = live.op.lock().await;
@@ -710,6 +718,9 @@ impl ContainerService {
         .await
         .map_err(task_err)?;
         record::remove(&self.inner.state, &id)?;
+        if let Err(e) = self.inner.volumes.detach_container(&id, volumes) {
+            tracing::warn!(container = %id, error = %e, "releasing volumes");
+        }
         live.watch.send_modify(|g| g.removed = true);
         for (_, tx) in lock(&live.pending_attach).drain(..) {
             let _ = tx.send(Err(ContainerError::NotFound(id.clone()).into()));

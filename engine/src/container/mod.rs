@@ -162,6 +162,7 @@ struct Inner {
     opts: ContainerOptions,
     state: StateStore,
     images: ImageService,
+    volumes: crate::volume::VolumeService,
     events: broadcast::Sender<ContainerEvent>,
     live: Mutex<HashMap<String, Arc<Live>>>,
     execs: Mutex<HashMap<String, exec::ExecState>>,
@@ -246,11 +247,13 @@ impl ContainerService {
             std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
         }
         let (events, _) = broadcast::channel(1024);
+        let volumes = crate::volume::VolumeService::open(&opts.root, state.clone())?;
         let svc = Self {
             inner: Arc::new(Inner {
                 opts,
                 state,
                 images,
+                volumes,
                 events,
                 live: Default::default(),
                 execs: Default::default(),
@@ -260,6 +263,11 @@ impl ContainerService {
         };
         svc.recover().await?;
         Ok(svc)
+    }
+
+    /// The volume service containers mount from.
+    pub fn volumes(&self) -> &crate::volume::VolumeService {
+        &self.inner.volumes
     }
 
     /// Subscribes to container events.

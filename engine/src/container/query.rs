@@ -8,7 +8,7 @@ use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHealth, ContainerSummaryHostConfig,
     ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, EndpointSettings,
-    HealthStatusEnum, HostConfig, HostConfigLogConfig, MountPoint, NetworkSettings, RestartPolicy,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, NetworkSettings, RestartPolicy,
     RestartPolicyNameEnum,
 };
 use serde_json::Value;
@@ -401,11 +401,18 @@ impl ContainerService {
                 std::fs::create_dir_all(&p).map_err(io_err("create", p))?;
             }
             write_etc_files(&dir, &rec.config, &rec.host_config, &id)
-        })();
+        })()
+        .map_err(crate::Error::from)
+        .and_then(|()| {
+            self.inner
+                .volumes
+                .attach_container(&id, &rec.config, &rec.host_config)
+                .map(drop)
+        });
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = record::remove(&self.inner.state, &id);
-            return Err(e.into());
+            return Err(e);
         }
         rec.creating = false;
         record::put(&self.inner.state, &rec)?;
@@ -499,7 +506,7 @@ impl ContainerService {
                     ),
                 ]),
             }),
-            mounts: Some(mount_points(&r.host_config)),
+            mounts: Some(self.inner.volumes.mount_points(&r.id, &r.host_config)),
             config: Some(r.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_id: Some(String::new()),
@@ -522,43 +529,15 @@ impl ContainerService {
             .filter(|r| !r.creating)
             .collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
-        Ok(recs.iter().map(summary).collect())
+        Ok(recs
+            .iter()
+            .map(|r| {
+                let mut s = summary(r);
+                s.mounts = Some(self.inner.volumes.mount_points(&r.id, &r.host_config));
+                s
+            })
+            .collect())
     }
-}
-
-fn mount_points(h: &HostConfig) -> Vec<MountPoint> {
-    let mut out = Vec::new();
-    for b in h.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        if parts.len() >= 2 {
-            let mode = parts.get(2).copied().unwrap_or("");
-            out.push(MountPoint {
-                typ: Some("bind".into()),
-                source: Some(parts[0].to_string()),
-                destination: Some(parts[1].to_string()),
-                mode: Some(mode.to_string()),
-                rw: Some(!mode.split(',').any(|o| o == "ro")),
-                propagation: Some("rprivate".into()),
-                ..Default::default()
-            });
-        }
-    }
-    for m in h.mounts.iter().flatten() {
-        out.push(MountPoint {
-            typ: m.typ.map(|t| t.to_string()),
-            source: Some(m.source.clone().unwrap_or_default()),
-            destination: m.target.clone(),
-            mode: Some(String::new()),
-            rw: Some(m.read_only != Some(true)),
-            propagation: Some(if m.typ.map(|t| t.to_string()).as_deref() == Some("bind") {
-                "rprivate".into()
-            } else {
-                String::new()
-            }),
-            ..Default::default()
-        });
-    }
-    out
 }
 
 fn summary(r: &ContainerRecord) -> ContainerSummary {
@@ -627,7 +606,7 @@ fn summary(r: &ContainerRecord) -> ContainerSummary {
         network_settings: Some(ContainerSummaryNetworkSettings {
             networks: Some(HashMap::from([(net, EndpointSettings::default())])),
         }),
-        mounts: Some(mount_points(&r.host_config)),
+        mounts: None,
         health: r.health.as_ref().map(|h| ContainerSummaryHealth {
             status: h.status.and_then(|s| s.to_string().parse().ok()),
             failing_streak: h.failing_streak,

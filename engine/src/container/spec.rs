@@ -241,7 +241,7 @@ fn bind_mount(spec: &str) -> Result<(Value, String), ContainerError> {
     }
     if !src.starts_with('/') {
         return Err(ContainerError::Invalid(format!(
-            "named volumes are not supported yet: '{spec}'"
+            "invalid volume specification: '{spec}'"
         )));
     }
     let mut options = vec!["rbind".to_string()];
