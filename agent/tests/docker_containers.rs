@@ -304,7 +304,8 @@ fn detach_keys_leave_the_container_running() {
     // The CLI sees the sequence too and exits 1 after "read escape sequence", as with dockerd.
     assert!(text.contains("read escape sequence"), "{text}");
     assert_eq!(
-        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "dk"]).trim(),
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "dk"])
+            .trim(),
         "true"
     );
     // Still attachable, and its stdin still open.

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../tests/support/netns.rs"]
+mod netns;
+
 /// A daemon for one test: its own berthd (stopped and swept on drop), or an external one.
 struct Daemon {
     host: String,
@@ -84,6 +87,7 @@ impl Daemon {
                 prefix,
             };
         }
+        netns::isolate();
         let sock = dir.path().join("run/berth.sock");
         let berthd = Path::new(env!("CARGO_BIN_EXE_berth")).with_file_name("berthd");
         assert!(

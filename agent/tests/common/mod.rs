@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod registry;
+#[path = "../../../tests/support/netns.rs"]
+pub mod netns;
 
 /// A running daemon.
 pub struct Berthd {
@@ -27,6 +29,7 @@ impl Berthd {
 
     /// Starts berthd; `unix` adds the default test socket.
     pub fn start_with(extra: &[String], unix: bool) -> Self {
+        netns::isolate();
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("run/berth.sock");
         let tcp = extra

@@ -51,6 +51,7 @@ fn run(cmd: &mut Command) {
 
 impl Registry {
     pub fn start(auth: Auth) -> Self {
+        super::netns::isolate();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let d = dir.path();

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod fake;
+#[path = "../../../tests/support/netns.rs"]
+pub mod netns;
 
 use std::fs;
 use std::io::Write;
@@ -77,6 +79,7 @@ fn run(cmd: &mut Command) {
 
 impl Registry {
     pub fn start(auth: Auth) -> Self {
+        netns::isolate();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let d = dir.path();
