@@ -13,6 +13,7 @@ pub mod images;
 pub mod networks;
 pub mod stream;
 pub mod transport;
+pub mod volumes;
 
 pub use containers::{ByteStream, JsonLines};
 pub use error::{ClientError, Result};

@@ -8,6 +8,7 @@ pub mod progress;
 pub mod stream;
 pub mod system;
 mod util;
+pub mod volumes;
 
 use crate::daemon::AppState;
 use axum::Router;
@@ -140,6 +141,15 @@ impl From<berth_engine::Error> for ApiError {
                     C::Invalid(_) => StatusCode::BAD_REQUEST,
                     C::NotModified => StatusCode::NOT_MODIFIED,
                     C::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
+            E::Volume(v) => {
+                use berth_engine::volume::VolumeError as V;
+                match v {
+                    V::NotFound(_) | V::NoPlugin { .. } => StatusCode::NOT_FOUND,
+                    V::InUse { .. } | V::Conflict(_) => StatusCode::CONFLICT,
+                    V::Invalid(_) => StatusCode::BAD_REQUEST,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 }
             }
@@ -427,6 +437,7 @@ pub fn router(state: AppState) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(build::routes())
+        .merge(volumes::routes())
         .fallback(page_not_found)
         .with_state(state)
 }

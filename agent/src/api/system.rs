@@ -356,11 +356,15 @@ async fn df(State(d): State<AppState>, v: ApiVersion) -> ApiResult<Json<Value>> 
         }
         images.push(s);
     }
+    let vols = d.containers.volumes().clone();
+    let volumes = tokio::task::spawn_blocking(move || vols.disk_usage())
+        .await
+        .map_err(|e| super::ApiError::internal(e.to_string()))??;
     Ok(Json(json!({
         "LayersSize": layers,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     })))
 }

@@ -7,6 +7,7 @@ mod format;
 mod image;
 mod network;
 mod system;
+mod volume;
 
 use anyhow::Result;
 use berth_client::{Client, TlsFiles};
@@ -91,6 +92,9 @@ pub enum EngineCommand {
     /// Manage networks.
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// TLS certificates for the daemon and its clients.
     #[command(subcommand)]
     Tls(system::TlsCommand),
@@ -124,6 +128,7 @@ pub fn run(cmd: EngineCommand, conn: &ConnArgs) -> Result<()> {
             C::Build(a) => build::build(&conn.client()?, a).await,
             C::Commit(a) => build::commit(&conn.client()?, a).await,
             C::Network(c) => network::network(&conn.client()?, c).await,
+            C::Volume(c) => volume::volume(&conn.client()?, c).await,
             C::Container(c) => container::top_level(&conn.client()?, c).await,
         }
     })

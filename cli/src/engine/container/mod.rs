@@ -4,7 +4,7 @@
 mod cp;
 mod events;
 mod ops;
-pub use ops::confirm;
+pub use ops::{confirm, indent4};
 mod opts;
 mod ps;
 mod run;
