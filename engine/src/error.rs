@@ -8,6 +8,7 @@ use crate::image::registry::RegistryError;
 use crate::image::snapshot::SnapshotError;
 use crate::image::store::StoreError;
 use crate::image::unpack::UnpackError;
+use crate::network::NetworkError;
 use crate::state::StateError;
 use crate::volume::VolumeError;
 
@@ -41,6 +42,9 @@ pub enum Error {
     /// A container operation failed.
     #[error(transparent)]
     Container(#[from] ContainerError),
+    /// A network operation failed.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     /// A volume operation failed.
     #[error(transparent)]
     Volume(#[from] VolumeError),

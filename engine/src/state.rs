@@ -21,6 +21,17 @@ pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes"
 pub const CONTAINER_VOLUMES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("container_volumes");
 
+/// Network records by network ID, as JSON (owned by `network`).
+pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+/// Network names to network IDs.
+pub const NETWORK_NAMES: TableDefinition<&str, &str> = TableDefinition::new("network_names");
+/// IPAM leases: `<network id>/<ipv4>` to the holder (a container ID, `gateway` or `reserved`).
+pub const IP_LEASES: TableDefinition<&str, &str> = TableDefinition::new("ip_leases");
+/// Live endpoints: `<network id>/<container id>` to the endpoint as JSON (owned by `network`).
+pub const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+/// Network sandboxes: container ID to its namespace path and published ports, as JSON.
+pub const SANDBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("sandboxes");
+
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -122,6 +133,11 @@ impl StateStore {
             txn.open_table(CONTAINER_NAMES)?;
             txn.open_table(VOLUMES)?;
             txn.open_table(CONTAINER_VOLUMES)?;
+            txn.open_table(NETWORKS)?;
+            txn.open_table(NETWORK_NAMES)?;
+            txn.open_table(IP_LEASES)?;
+            txn.open_table(ENDPOINTS)?;
+            txn.open_table(SANDBOXES)?;
             Ok(())
         })?;
         Ok(s)
