@@ -49,6 +49,8 @@ nft list ruleset >"$W/nft.before"
 ip -o link | awk -F': ' '{print $2}' | sort >"$W/links.before"
 
 cleanup() {
+  # Every step runs even when an earlier one fails (a daemon already gone, say).
+  set +e
   for s in "$W/berthd.sock" "$W/dockerd.sock"; do
     if [ -S "$s" ]; then
       docker -H "unix://$s" ps -aq 2>/dev/null | xargs -r docker -H "unix://$s" rm -f >/dev/null 2>&1
