@@ -59,7 +59,8 @@ fn num_arg(s: &str) -> Result<u64, String> {
 }
 
 fn addr_arg(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|e| format!("address {s:?} (want IP:PORT): {e}"))
+    s.parse()
+        .map_err(|e| format!("address {s:?} (want IP:PORT): {e}"))
 }
 
 fn ctx<T>(what: &str, r: io::Result<T>) -> Result<T, String> {
@@ -67,7 +68,10 @@ fn ctx<T>(what: &str, r: io::Result<T>) -> Result<T, String> {
 }
 
 fn listen(port: u16) -> Result<TcpListener, String> {
-    ctx(&format!("listen on port {port}"), TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)))
+    ctx(
+        &format!("listen on port {port}"),
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)),
+    )
 }
 
 fn sink(port: u16) -> Result<(), String> {
@@ -99,7 +103,10 @@ fn sink(port: u16) -> Result<(), String> {
             let secs = start.elapsed().as_secs_f64();
             // Closing after EOF tells the sender that every byte arrived.
             drop(s);
-            println!("sink {peer} {total} bytes {:.1} MB/s", total as f64 / secs / 1e6);
+            println!(
+                "sink {peer} {total} bytes {:.1} MB/s",
+                total as f64 / secs / 1e6
+            );
         });
     }
 }
@@ -119,7 +126,10 @@ fn send(addr: SocketAddr, bytes: u64) -> Result<(), String> {
     let mut b = [0u8; 64];
     while ctx("wait for close", s.read(&mut b))? > 0 {}
     let secs = start.elapsed().as_secs_f64();
-    println!("{:.1} MB/s ({bytes} bytes in {secs:.3} s)", bytes as f64 / secs / 1e6);
+    println!(
+        "{:.1} MB/s ({bytes} bytes in {secs:.3} s)",
+        bytes as f64 / secs / 1e6
+    );
     Ok(())
 }
 
@@ -188,7 +198,10 @@ fn udp_rate(addr: SocketAddr, n: u64) -> Result<(), String> {
 }
 
 fn nameserver() -> Result<SocketAddr, String> {
-    let conf = ctx("read /etc/resolv.conf", std::fs::read_to_string("/etc/resolv.conf"))?;
+    let conf = ctx(
+        "read /etc/resolv.conf",
+        std::fs::read_to_string("/etc/resolv.conf"),
+    )?;
     conf.lines()
         .filter_map(|l| l.strip_prefix("nameserver"))
         .find_map(|v| v.trim().parse::<Ipv4Addr>().ok())
@@ -229,7 +242,12 @@ fn dns(name: &str, n: u64) -> Result<(), String> {
             match s.recv(&mut b) {
                 Ok(got) if got >= 12 && b[..2] == id.to_be_bytes() => break Some(got),
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     break None;
                 }
                 Err(e) => return Err(format!("reply from {server}: {e}")),
@@ -248,9 +266,14 @@ fn dns(name: &str, n: u64) -> Result<(), String> {
             us.push(start.elapsed().as_secs_f64() * 1e6);
         }
     }
-    println!("{} server {server} no-answer {empty} lost {lost}", stats(&mut us));
+    println!(
+        "{} server {server} no-answer {empty} lost {lost}",
+        stats(&mut us)
+    );
     if empty > 0 || lost > 0 {
-        return Err(format!("{name}: {empty} replies without an answer, {lost} lost"));
+        return Err(format!(
+            "{name}: {empty} replies without an answer, {lost} lost"
+        ));
     }
     Ok(())
 }
