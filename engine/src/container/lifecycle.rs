@@ -278,6 +278,7 @@ impl ContainerService {
                 .inner
                 .volumes
                 .prepare_container(id, &rec.host_config, &rootfs)?;
+            let netns = self.prepare_network(&rec, &dir)?;
             let (spec, _warnings) = spec::build(&spec::SpecInput {
                 id,
                 config: &rec.config,
@@ -285,6 +286,7 @@ impl ContainerService {
                 rootfs: &rootfs,
                 dir: &dir,
                 pid_of: &pid_of,
+                netns: netns.as_deref(),
             })?;
             let cfg_path = dir.join("config.json");
             let data = serde_json::to_vec_pretty(&spec)
@@ -317,9 +319,27 @@ impl ContainerService {
         })();
         if res.is_err() {
             self.inner.volumes.release_container(id);
+            self.inner.networks.teardown_sandbox(id);
             self.mount_unref(id);
         }
         res
+    }
+
+    /// Makes the container's network namespace, endpoints and published ports and writes
+    /// its hosts and resolv.conf; returns the namespace to join. Blocking.
+    fn prepare_network(
+        &self,
+        rec: &super::record::ContainerRecord,
+        dir: &Path,
+    ) -> Result<Option<std::path::PathBuf>> {
+        let Some(req) = self.sandbox_request(rec)? else {
+            return Ok(None);
+        };
+        let sb = self.inner.networks.setup_sandbox(&req)?;
+        let domain = rec.config.domainname.clone().unwrap_or_default();
+        crate::network::etc::write(dir, &req.hostname, &domain, &sb)
+            .map_err(io_err("write network files in", dir))?;
+        Ok(Some(sb.netns))
     }
 
     fn spawn_monitor(&self, id: &str, live: &Arc<Live>) {
@@ -466,6 +486,7 @@ impl ContainerService {
     fn cleanup_runtime(&self, id: &str) {
         self.mount_unref(id);
         self.inner.volumes.release_container(id);
+        self.inner.networks.teardown_sandbox(id);
         let rt = self.runtime_root();
         if let Ok(c) = berth_runtime::Container::load(&rt, id) {
             let _ = c.delete(true);

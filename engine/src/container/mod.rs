@@ -11,6 +11,7 @@ mod exec;
 mod health;
 mod lifecycle;
 pub mod name;
+mod network;
 mod query;
 pub mod record;
 pub mod rootpath;
@@ -163,6 +164,7 @@ struct Inner {
     state: StateStore,
     images: ImageService,
     volumes: crate::volume::VolumeService,
+    networks: crate::network::NetworkService,
     events: broadcast::Sender<ContainerEvent>,
     live: Mutex<HashMap<String, Arc<Live>>>,
     execs: Mutex<HashMap<String, exec::ExecState>>,
@@ -248,12 +250,21 @@ impl ContainerService {
         }
         let (events, _) = broadcast::channel(1024);
         let volumes = crate::volume::VolumeService::open(&opts.root, state.clone())?;
+        let networks = crate::network::NetworkService::open(
+            crate::network::NetworkOptions {
+                root: opts.root.clone(),
+                exec_root: opts.exec_root.clone(),
+            },
+            state.clone(),
+        )
+        .await?;
         let svc = Self {
             inner: Arc::new(Inner {
                 opts,
                 state,
                 images,
                 volumes,
+                networks,
                 events,
                 live: Default::default(),
                 execs: Default::default(),
@@ -262,12 +273,27 @@ impl ContainerService {
             }),
         };
         svc.recover().await?;
+        // Endpoints and ports of containers that stopped while the engine was down go now.
+        let running: std::collections::HashSet<String> = record::all(&svc.inner.state)?
+            .into_iter()
+            .filter(|r| r.state.is_running())
+            .map(|r| r.id)
+            .collect();
+        let nets = svc.inner.networks.clone();
+        tokio::task::spawn_blocking(move || nets.reconcile(&running))
+            .await
+            .map_err(|e| ContainerError::Internal(e.to_string()))??;
         Ok(svc)
     }
 
     /// The volume service containers mount from.
     pub fn volumes(&self) -> &crate::volume::VolumeService {
         &self.inner.volumes
+    }
+
+    /// The network service containers attach to.
+    pub fn networks(&self) -> &crate::network::NetworkService {
+        &self.inner.networks
     }
 
     /// Subscribes to container events.

@@ -8,8 +8,7 @@ use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHealth, ContainerSummaryHostConfig,
     ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DriverData, EndpointSettings,
-    HealthStatusEnum, HostConfig, HostConfigLogConfig, NetworkSettings, RestartPolicy,
-    RestartPolicyNameEnum,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -331,11 +330,6 @@ impl ContainerService {
         }
         let mut warnings = Vec::new();
         let net = host.network_mode.clone().unwrap_or_default();
-        if !matches!(net.as_str(), "bridge" | "none" | "host") && !net.starts_with("container:") {
-            warnings.push(format!(
-                "network {net} is not implemented yet; the container gets loopback only"
-            ));
-        }
         if host.init == Some(true) && !spec::INIT_CANDIDATES.iter().any(|p| Path::new(p).exists()) {
             warnings.push("no init binary found on the host; --init is ignored".into());
         }
@@ -395,20 +389,24 @@ impl ContainerService {
             }
         }
         let dir = self.dir(&id);
-        let made = (|| -> Result<(), ContainerError> {
-            for d in ["rootfs", "upper", "work"] {
-                let p = dir.join(d);
-                std::fs::create_dir_all(&p).map_err(io_err("create", p))?;
-            }
-            write_etc_files(&dir, &rec.config, &rec.host_config, &id)
-        })()
-        .map_err(crate::Error::from)
-        .and_then(|()| {
-            self.inner
-                .volumes
-                .attach_container(&id, &rec.config, &rec.host_config)
-                .map(drop)
-        });
+        let made = self
+            .check_networks(&rec)
+            .and_then(|()| {
+                (|| -> Result<(), ContainerError> {
+                    for d in ["rootfs", "upper", "work"] {
+                        let p = dir.join(d);
+                        std::fs::create_dir_all(&p).map_err(io_err("create", p))?;
+                    }
+                    write_etc_files(&dir, &rec.config, &rec.host_config, &id)
+                })()
+                .map_err(crate::Error::from)
+            })
+            .and_then(|()| {
+                self.inner
+                    .volumes
+                    .attach_container(&id, &rec.config, &rec.host_config)
+                    .map(drop)
+            });
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = record::remove(&self.inner.state, &id);
@@ -443,11 +441,6 @@ impl ContainerService {
                 .collect();
             lowers = paths.join(":");
         }
-        let net = r
-            .host_config
-            .network_mode
-            .clone()
-            .unwrap_or_else(|| "bridge".into());
         Ok(ContainerInspectResponse {
             id: Some(r.id.clone()),
             created: Some(r.created.clone()),
@@ -508,16 +501,7 @@ impl ContainerService {
             }),
             mounts: Some(self.inner.volumes.mount_points(&r.id, &r.host_config)),
             config: Some(r.config.clone()),
-            network_settings: Some(NetworkSettings {
-                sandbox_id: Some(String::new()),
-                sandbox_key: Some(if s.pid > 0 && net != "host" {
-                    format!("/proc/{}/ns/net", s.pid)
-                } else {
-                    String::new()
-                }),
-                ports: Some(HashMap::new()),
-                networks: Some(HashMap::from([(net, EndpointSettings::default())])),
-            }),
+            network_settings: Some(self.network_settings(&r)),
             ..Default::default()
         })
     }
@@ -533,6 +517,11 @@ impl ContainerService {
             .iter()
             .map(|r| {
                 let mut s = summary(r);
+                s.ports = Some(self.port_summaries(r));
+                if let Some(n) = self.network_settings(r).networks {
+                    s.network_settings =
+                        Some(ContainerSummaryNetworkSettings { networks: Some(n) });
+                }
                 s.mounts = Some(self.inner.volumes.mount_points(&r.id, &r.host_config));
                 s
             })

@@ -106,6 +106,8 @@ pub struct SpecInput<'a> {
     pub dir: &'a Path,
     /// Finds the init PID of another container for `container:<name>` modes.
     pub pid_of: &'a dyn Fn(&str) -> Result<i64, ContainerError>,
+    /// The pinned network namespace to join, when the engine made one (bridge networks).
+    pub netns: Option<&'a Path>,
 }
 
 /// Normalizes `net_admin` / `CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
@@ -423,15 +425,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<(Spec, Vec<String>), ContainerErro
         };
     let net_mode = ns_mode(h.network_mode.as_deref()).unwrap_or("bridge");
     let host_net = net_mode == "host";
-    if let Some(n) = join("network", Some(net_mode), "net")? {
-        namespaces.push(n);
-    }
-    if !matches!(net_mode, "none" | "host" | "default" | "bridge")
-        && !net_mode.starts_with("container:")
-    {
-        warnings.push(format!(
-            "network {net_mode}: user networks are not implemented yet; the container gets a private network namespace with loopback only"
-        ));
+    match (join("network", Some(net_mode), "net")?, input.netns) {
+        (Some(n), Some(p)) if n.get("path").is_none() => {
+            namespaces.push(json!({"type": "network", "path": p}));
+        }
+        (Some(n), _) => namespaces.push(n),
+        (None, _) => {}
     }
     let ipc_mode = ns_mode(h.ipc_mode.as_deref());
     if let Some(n) = join("ipc", ipc_mode, "ipc")? {
@@ -829,6 +828,7 @@ mod tests {
             rootfs: r.path(),
             dir: Path::new("/ctr"),
             pid_of: &no,
+            netns: None,
         })
         .unwrap()
     }
@@ -962,6 +962,7 @@ mod tests {
             rootfs: r.path(),
             dir: Path::new("/ctr"),
             pid_of: &pid_of,
+            netns: None,
         })
         .unwrap();
         assert!(src.is_dir(), "missing bind source created like docker -v");
@@ -1050,6 +1051,7 @@ mod tests {
             rootfs: r.path(),
             dir: Path::new("/c"),
             pid_of: &no,
+            netns: None,
         })
         .unwrap_err();
         assert_eq!(e.to_string(), "no command specified");
