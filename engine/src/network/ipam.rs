@@ -90,8 +90,8 @@ pub fn default_pools() -> impl Iterator<Item = Ipv4Net> {
     b16.chain(c20)
 }
 
-/// Subnets of the host's routes (connected networks included), except those on Berth's
-/// bridges and the default route, from `/proc/net/route`.
+/// Subnets of the host's routes (connected networks included, other engines' bridges too),
+/// except the default route, from `/proc/net/route`.
 pub fn host_routes() -> Vec<Ipv4Net> {
     let Ok(s) = std::fs::read_to_string("/proc/net/route") else {
         return Vec::new();
@@ -100,7 +100,7 @@ pub fn host_routes() -> Vec<Ipv4Net> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 8 || f[0].starts_with("berth") {
+            if f.len() < 8 {
                 return None;
             }
             // Little-endian hex as the kernel prints it on x86 and arm.

@@ -65,6 +65,38 @@ pub struct NetworkOptions {
     pub exec_root: PathBuf,
 }
 
+/// The engine that owns `/var/lib/berth` owns the plain names; any other engine on the same
+/// host (tests, a second daemon) gets names tagged with a hash of its root, so engines never
+/// rewrite each other's table or share a default bridge.
+const SYSTEM_ROOT: &str = "/var/lib/berth";
+
+impl NetworkOptions {
+    fn tag(&self) -> Option<String> {
+        if self.root == std::path::Path::new(SYSTEM_ROOT) {
+            return None;
+        }
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.root.to_string_lossy().as_bytes());
+        Some(h.iter().take(3).map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The nftables table (`ip berth` for the system engine).
+    pub fn table(&self) -> String {
+        match self.tag() {
+            None => "berth".into(),
+            Some(t) => format!("berth-{t}"),
+        }
+    }
+
+    /// The default bridge device (`berth0` for the system engine).
+    pub fn default_bridge(&self) -> String {
+        match self.tag() {
+            None => "berth0".into(),
+            Some(t) => format!("berth0{t}"),
+        }
+    }
+}
+
 /// One network, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NetworkRecord {
@@ -233,8 +265,6 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| NetworkError::Internal(format!("encode: {e}")).into())
 }
 
-const DEFAULT_BRIDGE: &str = "berth0";
-
 impl NetworkService {
     /// Opens the service: creates or repairs the predefined networks and every bridge,
     /// removes Berth bridges without a record, enables forwarding and rebuilds the nftables
@@ -285,19 +315,20 @@ impl NetworkService {
                 let subnet = self.free_pool(&recs)?;
                 r.subnet = Some(subnet);
                 r.gateway = Some(Ipv4Addr::from(subnet.network() + 1));
-                r.bridge = DEFAULT_BRIDGE.into();
+                r.bridge = self.inner.opts.default_bridge();
                 r.mtu = 1500;
                 r.options = [
                     ("com.docker.network.bridge.default_bridge", "true"),
                     ("com.docker.network.bridge.enable_icc", "true"),
                     ("com.docker.network.bridge.enable_ip_masquerade", "true"),
                     ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
-                    ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
                     ("com.docker.network.driver.mtu", "1500"),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
+                r.options
+                    .insert("com.docker.network.bridge.name".into(), r.bridge.clone());
             }
             self.insert_record(&r)?;
             recs.push(r);
@@ -305,19 +336,6 @@ impl NetworkService {
         for r in &recs {
             if r.driver == "bridge" {
                 self.ensure_bridge(r)?;
-            }
-        }
-        // Bridges of networks that were removed while berthd was down (or half-created).
-        if let Ok(rd) = std::fs::read_dir("/sys/class/net") {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                let ours = name == DEFAULT_BRIDGE || name.starts_with("berth-");
-                if ours
-                    && e.path().join("bridge").exists()
-                    && !recs.iter().any(|r| r.bridge == name)
-                {
-                    self.del_link(&name);
-                }
             }
         }
         self.apply_rules()
@@ -759,6 +777,11 @@ impl NetworkService {
         Ok(v)
     }
 
+    /// The nftables table this engine owns.
+    pub fn table(&self) -> String {
+        self.inner.opts.table()
+    }
+
     /// The sandbox of a running container.
     pub fn sandbox_of(&self, container_id: &str) -> Result<Option<SandboxRecord>> {
         let raw = self.inner.state.read(|txn| {
@@ -844,8 +867,10 @@ impl NetworkService {
             ))
             .into());
         }
-        self.drop_record(&r);
+        // Link first: a crash in between leaves a record whose bridge `open` re-creates,
+        // never a bridge without a record.
         self.del_link(&r.bridge);
+        self.drop_record(&r);
         self.apply_rules()
     }
 
@@ -881,6 +906,7 @@ impl NetworkService {
             .iter()
             .flat_map(|b| b.ports.iter().map(PublishedPort::rule))
             .collect();
-        nft::apply(&nft::render(&nets, &ports)).map_err(internal("nftables"))
+        nft::apply(&nft::render(&self.inner.opts.table(), &nets, &ports))
+            .map_err(internal("nftables"))
     }
 }

@@ -37,10 +37,13 @@ pub struct PortRule {
 
 /// The table's text: nat for published ports (from outside, from the host itself including
 /// 127.0.0.1, hairpin) and masquerade, filter for isolation between bridges.
-pub fn render(nets: &[NetRules], ports: &[PortRule]) -> String {
+pub fn render(table: &str, nets: &[NetRules], ports: &[PortRule]) -> String {
     let mut s = String::new();
     // Declaring then deleting makes the swap work whether or not the table exists.
-    s.push_str("table ip berth {}\ndelete table ip berth\ntable ip berth {\n");
+    let _ = writeln!(
+        s,
+        "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
+    );
     s.push_str("  chain ports {\n");
     for p in ports {
         let daddr = if p.host_ip.is_unspecified() {
@@ -131,6 +134,6 @@ pub fn apply(script: &str) -> std::io::Result<()> {
 }
 
 /// Removes the table (tests, uninstall). Best effort.
-pub fn delete_table() {
-    let _ = apply("table ip berth {}\ndelete table ip berth\n");
+pub fn delete_table(table: &str) {
+    let _ = apply(&format!("table ip {table} {{}}\ndelete table ip {table}\n"));
 }
