@@ -4,7 +4,8 @@
 #
 #   1. Throughput from the host into a container: through a port published on 127.0.0.1, through
 #      one published on the host's own address, and straight to the container's IP; and the cost
-#      of a new connection (connect + 1-byte echo + close) published vs direct; UDP round trip.
+#      of a new connection (connect + 1-byte echo + close) published vs direct; UDP round trip
+#      (both in five alternating blocks, median of the blocks' p50).
 #   2. Container-to-container throughput over a user bridge network (sender in a second
 #      container, to the first one's IP).
 #   3. Added start latency on a user network vs `--network none` (hyperfine, `run --rm ... true`).
@@ -163,18 +164,22 @@ measure() {
   done
   echo "tp_all $(awk '{printf "%s=%s ", $1, $2}' "$W/tp.$E")" >>"$R"
 
-  for path in "pub 127.0.0.1:$EP" "direct $IP:5002"; do
-    set -- $path
-    s=$($X "$NB" connect-rate "$2" "$CONNS")
-    echo "conn_$1_p50 $(echo "$s" | field p50)" >>"$R"
-    echo "conn_$1_p99 $(echo "$s" | field p99)" >>"$R"
-    echo "conn_$1_mean $(echo "$s" | field mean)" >>"$R"
+  # Blocks of CONNS/5 alternate between the paths, as above; each figure is the median of the
+  # five blocks' figures.
+  b=0; while [ "$b" -lt 5 ]; do
+    for path in "conn_pub connect-rate 127.0.0.1:$EP" "conn_direct connect-rate $IP:5002" \
+      "udp_pub udp-rate 127.0.0.1:$UP" "udp_direct udp-rate $IP:5003"; do
+      set -- $path
+      s=$($X "$NB" "$2" "$3" $((CONNS / 5)))
+      echo "$1 $(echo "$s" | field p50) $(echo "$s" | field p99) $(echo "$s" | field mean)" >>"$W/rtt.$E"
+    done
+    b=$((b+1))
   done
-  for path in "pub 127.0.0.1:$UP" "direct $IP:5003"; do
-    set -- $path
-    echo "udp_$1_p50 $($X "$NB" udp-rate "$2" "$CONNS" | field p50)" >>"$R"
+  for k in conn_pub conn_direct udp_pub udp_direct; do
+    echo "${k}_p50 $(awk -v k=$k '$1==k {print $2}' "$W/rtt.$E" | median)" >>"$R"
+    echo "${k}_p99 $(awk -v k=$k '$1==k {print $3}' "$W/rtt.$E" | median)" >>"$R"
+    echo "${k}_mean $(awk -v k=$k '$1==k {print $4}' "$W/rtt.$E" | median)" >>"$R"
   done
-
 
   hyperfine -N -w 3 -r "$STARTS" --export-json "$W/start.$E.json" \
     -n none "$C run --rm --network none netbench true" \
