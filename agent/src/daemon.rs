@@ -61,6 +61,8 @@ pub struct Daemon {
     pub images: ImageService,
     /// The container service.
     pub containers: ContainerService,
+    /// The network service (the one containers attach to).
+    pub networks: berth_engine::network::NetworkService,
     /// The event bus behind `/events`.
     pub events: EventBus,
     /// A stable identifier of this engine (`/info` `ID`).
@@ -97,10 +99,12 @@ impl Daemon {
             images.clone(),
         )
         .await?;
+        let networks = containers.networks().clone();
         Ok(Self {
             config,
             images,
             containers,
+            networks,
             events: EventBus::new(),
             id,
             started: SystemTime::now(),
