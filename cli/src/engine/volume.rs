@@ -147,11 +147,22 @@ async fn ls(c: &Client, a: LsArgs) -> Result<()> {
             ])
         })
         .collect();
-    print_rows(
-        &rows,
-        &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
-        a.format.as_deref(),
-    );
+    // Every field has a header for `table` templates; the default table shows two.
+    let columns: &[(&str, &'static str)] = if a.format.is_some() {
+        &[
+            ("DRIVER", "Driver"),
+            ("VOLUME NAME", "Name"),
+            ("SCOPE", "Scope"),
+            ("MOUNTPOINT", "Mountpoint"),
+            ("LABELS", "Labels"),
+            ("LINKS", "Links"),
+            ("SIZE", "Size"),
+            ("CREATED AT", "CreatedAt"),
+        ]
+    } else {
+        &[("DRIVER", "Driver"), ("VOLUME NAME", "Name")]
+    };
+    print_rows(&rows, columns, a.format.as_deref());
     Ok(())
 }
 

@@ -37,7 +37,9 @@ impl ContainerService {
         let mut keys: Vec<&String> = cfgs.keys().collect();
         keys.sort();
         for k in keys {
-            let id = nets.resolve(k)?;
+            // Clients key the default network's endpoint config as `default`.
+            let name = primary_network(Some(k)).unwrap_or_else(|| k.clone());
+            let id = nets.resolve(&name)?;
             let cfg = cfgs.get(k).cloned().unwrap_or_default();
             match out.iter_mut().find(|(i, _)| *i == id) {
                 Some(slot) => slot.1 = cfg,
