@@ -177,9 +177,8 @@ impl VolumeService {
                     claim(&dst)?;
                     let vol = make(&name, None, None, None)?;
                     let opts: Vec<&str> = mode.split(',').filter(|m| !m.is_empty()).collect();
-                    let shown = if name.is_empty() {
-                        mode.clone()
-                    } else if opts.iter().any(|m| matches!(*m, "z" | "Z")) {
+                    // Docker shows `z` (its default relabel mode) for named volumes.
+                    let shown = if name.is_empty() || opts.iter().any(|m| matches!(*m, "z" | "Z")) {
                         mode.clone()
                     } else if mode.is_empty() {
                         "z".into()
