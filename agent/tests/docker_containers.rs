@@ -15,13 +15,7 @@ fn lines(s: &str) -> Vec<&str> {
 
 /// A daemon with `busybox` pulled from a local registry and tagged `busybox:latest`.
 fn daemon() -> (Registry, Berthd) {
-    let reg = Registry::start(Auth::None);
-    reg.seed_busybox();
-    let d = Berthd::start(&[]);
-    let src = format!("{}/busybox:latest", reg.host());
-    d.docker_ok(&["pull", "-q", &src]);
-    d.docker_ok(&["tag", &src, "busybox:latest"]);
-    (reg, d)
+    common::daemon_with_busybox()
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

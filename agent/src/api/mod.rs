@@ -4,6 +4,7 @@
 pub mod build;
 pub mod containers;
 pub mod images;
+pub mod networks;
 pub mod progress;
 pub mod stream;
 pub mod system;
@@ -142,6 +143,16 @@ impl From<berth_engine::Error> for ApiError {
                     C::NotModified => StatusCode::NOT_MODIFIED,
                     C::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
+            E::Network(n) => {
+                use berth_engine::network::NetworkError as N;
+                match n {
+                    N::NotFound(_) => StatusCode::NOT_FOUND,
+                    N::Conflict(_) => StatusCode::CONFLICT,
+                    N::Forbidden(_) => StatusCode::FORBIDDEN,
+                    N::Invalid(_) => StatusCode::BAD_REQUEST,
+                    N::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 }
             }
             E::Volume(v) => {
@@ -438,6 +449,7 @@ pub fn router(state: AppState) -> Router {
         .merge(containers::routes())
         .merge(build::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .fallback(page_not_found)
         .with_state(state)
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub mod registry;
 #[path = "../../../tests/support/netns.rs"]
 pub mod netns;
+pub mod registry;
 
 /// A running daemon.
 pub struct Berthd {
@@ -196,6 +196,17 @@ impl Berthd {
         let _ = (std::fs::remove_file(&inp), std::fs::remove_file(&out));
         (code, text)
     }
+}
+
+/// A registry seeded with busybox and a daemon that pulled it as `busybox:latest`.
+pub fn daemon_with_busybox() -> (registry::Registry, Berthd) {
+    let reg = registry::Registry::start(registry::Auth::None);
+    reg.seed_busybox();
+    let d = Berthd::start(&[]);
+    let src = format!("{}/busybox:latest", reg.host());
+    d.docker_ok(&["pull", "-q", &src]);
+    d.docker_ok(&["tag", &src, "busybox:latest"]);
+    (reg, d)
 }
 
 static CURLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

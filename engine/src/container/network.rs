@@ -49,9 +49,18 @@ impl ContainerService {
         Ok(out)
     }
 
-    /// Checks at create that every network named exists (404 `network X not found`).
+    /// Checks at create that every network named exists.
+    ///
+    /// Said as 400, not 404: the docker CLI answers any 404 from create by pulling the image
+    /// (dockerd only notices at start, leaving a created container behind).
     pub(super) fn check_networks(&self, rec: &ContainerRecord) -> Result<()> {
-        self.wanted_networks(rec).map(drop)
+        match self.wanted_networks(rec) {
+            Ok(_) => Ok(()),
+            Err(crate::Error::Network(NetworkError::NotFound(n))) => {
+                Err(ContainerError::Invalid(format!("network {n} not found")).into())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// What `setup_sandbox` needs for `rec`, or `None` when it has no network of its own.
