@@ -333,12 +333,19 @@ impl NetworkService {
             self.insert_record(&r)?;
             recs.push(r);
         }
+        // An engine without the rights or tools for networking still serves everything
+        // else; starts on bridge networks then report the cause.
         for r in &recs {
-            if r.driver == "bridge" {
-                self.ensure_bridge(r)?;
+            if r.driver == "bridge"
+                && let Err(e) = self.ensure_bridge(r)
+            {
+                tracing::warn!(network = %r.name, error = %e, "bridge");
             }
         }
-        self.apply_rules()
+        if let Err(e) = self.apply_rules() {
+            tracing::warn!(error = %e, "nftables");
+        }
+        Ok(())
     }
 
     /// Releases endpoints, sandboxes and leases of containers not in `running` (what a crash
@@ -429,34 +436,24 @@ impl NetworkService {
     }
 
     fn records(&self) -> Result<Vec<NetworkRecord>> {
-        let raw: Vec<(String, Vec<u8>)> = self.inner.state.read(|txn| {
-            let t = txn.open_table(NETWORKS)?;
-            let mut v = Vec::new();
-            for row in t.iter()? {
-                let (k, val) = row?;
-                v.push((k.value().to_string(), val.value().to_vec()));
-            }
-            Ok(v)
-        })?;
-        raw.iter().map(|(k, v)| decode(k, v)).collect()
+        self.read_all(NETWORKS)
     }
 
     fn sandboxes(&self) -> Result<Vec<SandboxRecord>> {
-        let raw: Vec<(String, Vec<u8>)> = self.inner.state.read(|txn| {
-            let t = txn.open_table(SANDBOXES)?;
-            let mut v = Vec::new();
-            for row in t.iter()? {
-                let (k, val) = row?;
-                v.push((k.value().to_string(), val.value().to_vec()));
-            }
-            Ok(v)
-        })?;
-        raw.iter().map(|(k, v)| decode(k, v)).collect()
+        self.read_all(SANDBOXES)
     }
 
     fn all_endpoints(&self) -> Result<Vec<EndpointRecord>> {
+        self.read_all(ENDPOINTS)
+    }
+
+    /// Every JSON record of `table`.
+    fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        table: redb::TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>> {
         let raw: Vec<(String, Vec<u8>)> = self.inner.state.read(|txn| {
-            let t = txn.open_table(ENDPOINTS)?;
+            let t = txn.open_table(table)?;
             let mut v = Vec::new();
             for row in t.iter()? {
                 let (k, val) = row?;

@@ -56,17 +56,8 @@ fn bind(proto: &str, ip: Ipv4Addr, port: u16) -> std::io::Result<(Held, u16)> {
     // SAFETY: `fd` is fresh and owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     use std::os::fd::AsRawFd;
-    let one: libc::c_int = 1;
-    // SAFETY: valid option pointer and length for SO_REUSEADDR.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
+    // No SO_REUSEADDR: two sockets with it may share a port while neither listens, and the
+    // bind is exactly the "already allocated" check.
     let sa = libc::sockaddr_in {
         sin_family: libc::AF_INET as u16,
         sin_port: port.to_be(),
