@@ -94,7 +94,7 @@ pub struct CreateArgs {
 }
 
 /// `key=value` flags into a map; a bare `key` maps to an empty value, as docker's opts do.
-fn key_values(flags: &[String]) -> HashMap<String, String> {
+pub(super) fn key_values(flags: &[String]) -> HashMap<String, String> {
     flags
         .iter()
         .map(|f| match f.split_once('=') {

@@ -3,12 +3,12 @@
 use super::container::{confirm, indent4};
 use super::format::{Row, human_size, print_rows, render_value};
 use super::image::filters_json;
+use super::network::key_values;
 use anyhow::{Result, bail};
 use berth_client::Client;
 use bollard_stubs::models::VolumeCreateRequest;
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// `volume` subcommands.
 #[derive(Debug, Subcommand)]
@@ -55,17 +55,6 @@ pub struct CreateArgs {
     name_flag: Option<String>,
     /// VOLUME
     name: Option<String>,
-}
-
-/// `key=value` flags into a map; a bare `key` maps to an empty value, as docker's opts do.
-fn key_values(flags: &[String]) -> HashMap<String, String> {
-    flags
-        .iter()
-        .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (f.clone(), String::new()),
-        })
-        .collect()
 }
 
 async fn create(c: &Client, a: CreateArgs) -> Result<()> {

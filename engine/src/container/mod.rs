@@ -478,7 +478,7 @@ impl ContainerService {
 }
 
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
-fn is_mounted(path: &Path) -> bool {
+pub(crate) fn is_mounted(path: &Path) -> bool {
     let p = path.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo")
         .map(|s| {

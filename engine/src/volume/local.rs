@@ -106,16 +106,7 @@ pub(super) fn unmount(target: &Path) -> Result<(), VolumeError> {
     })
 }
 
-/// Whether `path` is a mount point (listed in /proc/self/mountinfo).
-pub(super) fn is_mounted(path: &Path) -> bool {
-    let p = path.to_string_lossy();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.split(' ').nth(4).is_some_and(|m| m == p))
-        })
-        .unwrap_or(false)
-}
+pub(super) use crate::container::is_mounted;
 
 /// Bytes of the files below `dir` (hard links counted once, symlinks not followed), like
 /// Docker's `directory.Size`.
