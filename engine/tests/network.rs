@@ -313,7 +313,7 @@ impl Drop for Env {
         }
         if let Ok(rd) = std::fs::read_dir(self.exec_root.path().join("netns")) {
             for e in rd.flatten() {
-                let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
+                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
         for b in self.bridges.lock().unwrap().iter() {

@@ -53,7 +53,7 @@ impl Msg {
     }
 
     fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
+        while self.buf.len() % 4 != 0 {
             self.buf.push(0);
         }
     }
