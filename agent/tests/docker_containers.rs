@@ -5,7 +5,7 @@
 mod common;
 
 use common::Berthd;
-use common::registry::{Auth, Registry};
+use common::registry::Registry;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -15,8 +15,7 @@ thread_local! {
 
 /// Enters a fresh network namespace once per thread; `BERTH_TEST_HOST_NETWORK=1` opts out.
 pub fn isolate() {
-    if ISOLATED.with(|d| d.replace(true)) || std::env::var_os("BERTH_TEST_HOST_NETWORK").is_some()
-    {
+    if ISOLATED.with(|d| d.replace(true)) || std::env::var_os("BERTH_TEST_HOST_NETWORK").is_some() {
         return;
     }
     // SAFETY: unshare(2) only moves this thread into a new network namespace; it reads and

@@ -1065,6 +1065,9 @@ mod tests {
         assert_eq!(c.filter_detach(b"\x10x"), (b"\x10x".to_vec(), false));
         assert_eq!(c.filter_detach(b"\x10\x10\x11"), (b"\x10".to_vec(), true));
         let mut none = client(&[]);
-        assert_eq!(none.filter_detach(b"\x10\x11"), (b"\x10\x11".to_vec(), false));
+        assert_eq!(
+            none.filter_detach(b"\x10\x11"),
+            (b"\x10\x11".to_vec(), false)
+        );
     }
 }
