@@ -5,6 +5,7 @@
 //! changed in one transaction before kernel objects are made, so `open` after a crash can
 //! rebuild or remove whatever the kernel disagrees with.
 
+mod discovery;
 pub mod dns;
 pub mod etc;
 pub mod ipam;
@@ -245,6 +246,8 @@ struct Inner {
     nl: Mutex<Option<Netlink>>,
     /// Sockets holding published host ports, by container.
     held: Mutex<HashMap<String, Vec<ports::Held>>>,
+    /// The embedded DNS server and what it knows.
+    discovery: discovery::Discovery,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -277,12 +280,14 @@ impl NetworkService {
                 lock: Mutex::new(()),
                 nl: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
+                discovery: discovery::Discovery::new(),
             }),
         };
         let s = svc.clone();
         tokio::task::spawn_blocking(move || s.open_blocking())
             .await
             .map_err(|e| NetworkError::Internal(e.to_string()))??;
+        svc.serve_all_dns().await;
         Ok(svc)
     }
 
@@ -571,9 +576,13 @@ impl NetworkService {
     /// `POST /networks/create`.
     pub async fn create(&self, req: NetworkCreateRequest) -> Result<NetworkCreateResponse> {
         let s = self.clone();
-        tokio::task::spawn_blocking(move || s.create_blocking(req))
+        let resp = tokio::task::spawn_blocking(move || s.create_blocking(req))
             .await
-            .map_err(|e| NetworkError::Internal(e.to_string()))?
+            .map_err(|e| NetworkError::Internal(e.to_string()))??;
+        if let Ok(r) = self.get(&resp.id) {
+            self.serve_dns(&r).await;
+        }
+        Ok(resp)
     }
 
     fn create_blocking(&self, req: NetworkCreateRequest) -> Result<NetworkCreateResponse> {
@@ -868,6 +877,7 @@ impl NetworkService {
         // never a bridge without a record.
         self.del_link(&r.bridge);
         self.drop_record(&r);
+        self.stop_dns(&r.id);
         self.apply_rules()
     }
 

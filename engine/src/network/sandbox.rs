@@ -281,6 +281,8 @@ impl NetworkService {
         })();
         if res.is_err() {
             self.teardown_locked(c, false);
+        } else {
+            self.refresh_dns();
         }
         res
     }
@@ -318,6 +320,7 @@ impl NetworkService {
                 tracing::warn!(container = %c, error = %e, "nftables");
             }
         }
+        self.refresh_dns();
     }
 
     /// Plugs a running container into one more network.
@@ -357,6 +360,7 @@ impl NetworkService {
             self.unlease(&e);
             return Err(err);
         }
+        self.refresh_dns();
         Ok(e)
     }
 
@@ -369,6 +373,7 @@ impl NetworkService {
                 self.unlease(&e);
             }
         }
+        self.refresh_dns();
         Ok(())
     }
 }
