@@ -631,11 +631,22 @@ impl ContainerService {
             .into());
         }
         self.modify(&id, |r| r.manual_stop = true)?;
+        let live = self.live(&id);
+        let before = live.watch.borrow().exits;
         self.signal(&id, n).await?;
         if rec.state.status == "paused" && n == libc::SIGKILL {
             let _ = shim::call(&self.socket(&id), &Request::Resume).await;
         }
         self.emit("kill", &rec, &[("signal", n.to_string())]);
+        // Docker waits for a SIGKILLed container to be recorded as exited, so
+        // `docker kill x && docker inspect x` already shows the exit code.
+        if n == libc::SIGKILL && !Self::wait_exit(&live, before, Some(Duration::from_secs(10))).await
+        {
+            return Err(ContainerError::Internal(format!(
+                "container {id} did not exit within 10 seconds of SIGKILL"
+            ))
+            .into());
+        }
         Ok(())
     }
 
