@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Compose(args) => compose::run(args),
+        Command::Compose(args) => compose::run(args, &cli.conn),
         Command::Engine(cmd) => engine::run(cmd, &cli.conn),
     };
     match result {

@@ -2,10 +2,13 @@
 
 mod config;
 mod project;
+mod view;
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+use crate::engine::ConnArgs;
 
 /// Options shared by every `compose` subcommand (docker compose's global flags).
 #[derive(Args, Debug, Clone)]
@@ -34,11 +37,24 @@ pub struct ComposeArgs {
 pub enum ComposeCommand {
     /// Parse, resolve and render the Compose file in canonical format.
     Config(config::ConfigArgs),
+    #[command(flatten)]
+    View(view::ViewCommand),
 }
 
 /// Run a `compose` subcommand.
-pub fn run(args: ComposeArgs) -> anyhow::Result<()> {
-    match &args.command {
-        ComposeCommand::Config(c) => config::run(&args, c),
+pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
+    // `config` needs no daemon and no runtime.
+    if let ComposeCommand::Config(c) = &args.command {
+        return config::run(&args, c);
     }
+    let client = conn.client()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match &args.command {
+            ComposeCommand::Config(_) => Ok(()),
+            ComposeCommand::View(v) => view::run(&args, v, &client).await,
+        }
+    })
 }

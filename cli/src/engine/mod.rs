@@ -41,7 +41,7 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         let tls = TlsFiles::resolve(
             self.tls,
             self.tlsverify,
