@@ -3,7 +3,13 @@
 
 pub mod containers;
 pub mod convert;
+pub mod down;
 pub mod error;
+pub mod images;
 pub mod labels;
+pub mod ops;
+pub mod progress;
+pub mod resources;
+pub mod up;
 
 pub use error::{ComposeError, Result};
