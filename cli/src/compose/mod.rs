@@ -1,12 +1,16 @@
 //! `berth compose`: global project options and the subcommands.
 
+mod attach;
 mod config;
+mod lifecycle;
 mod project;
 mod view;
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+use berth_orchestrator::compose::ops::Op;
 
 use crate::engine::ConnArgs;
 
@@ -37,6 +41,30 @@ pub struct ComposeArgs {
 pub enum ComposeCommand {
     /// Parse, resolve and render the Compose file in canonical format.
     Config(config::ConfigArgs),
+    /// Create and start containers.
+    Up(lifecycle::UpArgs),
+    /// Creates containers for a service.
+    Create(lifecycle::CreateArgs),
+    /// Stop and remove containers, networks.
+    Down(lifecycle::DownArgs),
+    /// Start services.
+    Start(lifecycle::ServicesArgs),
+    /// Stop services.
+    Stop(lifecycle::TimeoutArgs),
+    /// Restart service containers.
+    Restart(lifecycle::TimeoutArgs),
+    /// Force stop service containers.
+    Kill(lifecycle::KillArgs),
+    /// Pause services.
+    Pause(lifecycle::ServicesArgs),
+    /// Unpause services.
+    Unpause(lifecycle::ServicesArgs),
+    /// Removes stopped service containers.
+    Rm(lifecycle::RmArgs),
+    /// Pull service images.
+    Pull(lifecycle::PullArgs),
+    /// Build or rebuild services.
+    Build(lifecycle::BuildArgs),
     #[command(flatten)]
     View(view::ViewCommand),
 }
@@ -55,6 +83,33 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
         match &args.command {
             ComposeCommand::Config(_) => Ok(()),
             ComposeCommand::View(v) => view::run(&args, v, &client).await,
+            ComposeCommand::Up(a) => lifecycle::up_cmd(&args, a, &client).await,
+            ComposeCommand::Create(a) => lifecycle::create_cmd(&args, a, &client).await,
+            ComposeCommand::Down(a) => lifecycle::down_cmd(&args, a, &client).await,
+            ComposeCommand::Start(a) => lifecycle::op_cmd(&args, &a.services, Op::Start, &client).await,
+            ComposeCommand::Stop(a) => {
+                lifecycle::op_cmd(&args, &a.services, Op::Stop(a.timeout), &client).await
+            }
+            ComposeCommand::Restart(a) => {
+                lifecycle::op_cmd(&args, &a.services, Op::Restart(a.timeout), &client).await
+            }
+            ComposeCommand::Kill(a) => {
+                let op = Op::Kill(Some(a.signal.clone()));
+                lifecycle::op_cmd(&args, &a.services, op, &client).await
+            }
+            ComposeCommand::Pause(a) => lifecycle::op_cmd(&args, &a.services, Op::Pause, &client).await,
+            ComposeCommand::Unpause(a) => {
+                lifecycle::op_cmd(&args, &a.services, Op::Unpause, &client).await
+            }
+            ComposeCommand::Rm(a) => {
+                let op = Op::Remove {
+                    volumes: a.volumes,
+                    stop: a.stop,
+                };
+                lifecycle::op_cmd(&args, &a.services, op, &client).await
+            }
+            ComposeCommand::Pull(a) => lifecycle::pull_cmd(&args, a, &client).await,
+            ComposeCommand::Build(a) => lifecycle::build_cmd(&args, a, &client).await,
         }
     })
 }

@@ -255,14 +255,26 @@ async fn service_task(
     deps: Vec<(String, DependencyCondition, bool, ServiceFuture<'_>)>,
 ) -> std::result::Result<(), String> {
     for (dep, cond, required, fut) in deps {
+        // `fresh`: the dependency came up but missed its condition; its own failures are
+        // already recorded.
         let res = match fut.await {
-            Ok(()) if run.opts.start => wait_condition(run, &dep, &cond).await,
+            Ok(()) if run.opts.start => wait_condition(run, &dep, &cond)
+                .await
+                .map_err(|e| (e, true)),
             Ok(()) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err((e, false)),
         };
-        if let Err(e) = res {
+        if let Err((e, fresh)) = res {
             if required {
-                return Err(format!("dependency failed to start: {e}"));
+                let msg = if fresh {
+                    format!("dependency failed to start: {e}")
+                } else {
+                    e
+                };
+                if fresh {
+                    run.errors.borrow_mut().push(msg.clone());
+                }
+                return Err(msg);
             }
             run.progress.warn(&format!(
                 "optional dependency \"{dep}\" of service \"{name}\" failed: {e}"
