@@ -2,8 +2,8 @@
 //! version, info, and `tls init`.
 
 mod build;
-mod container;
-mod format;
+pub(crate) mod container;
+pub(crate) mod format;
 mod image;
 mod network;
 mod system;

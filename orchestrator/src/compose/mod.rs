@@ -7,6 +7,7 @@ pub mod down;
 pub mod error;
 pub mod images;
 pub mod labels;
+pub mod logs;
 pub mod ops;
 pub mod progress;
 pub mod resources;

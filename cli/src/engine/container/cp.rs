@@ -13,17 +13,17 @@ use std::path::{Component, Path, PathBuf};
 pub struct CpArgs {
     /// Archive mode (copy all uid/gid information).
     #[arg(short, long)]
-    archive: bool,
+    pub(crate) archive: bool,
     /// Always follow symbol link in SRC_PATH.
     #[arg(short = 'L', long)]
-    follow_link: bool,
+    pub(crate) follow_link: bool,
     /// Suppress progress output during copy.
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// SRC_PATH (CONTAINER:SRC_PATH or a local path or -).
-    src: String,
+    pub(crate) src: String,
     /// DEST_PATH (CONTAINER:DEST_PATH or a local path or -).
-    dest: String,
+    pub(crate) dest: String,
 }
 
 /// `CONTAINER:PATH` split, or `None` for a local path (docker: a colon before any slash).

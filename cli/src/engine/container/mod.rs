@@ -1,13 +1,14 @@
 //! Container commands: `run`, `create`, `start`, `ps`, `logs`, `exec`, `inspect`, `stats`,
 //! `cp`, ..., their `container <verb>` aliases, `events`, and `system df`/`system prune`.
 
-mod cp;
+pub(crate) mod cp;
 mod events;
 mod ops;
 pub use ops::{confirm, indent4};
+pub(crate) use ops::{align, timestamp};
 mod opts;
-mod ps;
-mod run;
+pub(crate) mod ps;
+pub(crate) mod run;
 mod stats;
 mod stream;
 

@@ -414,31 +414,31 @@ pub async fn attach(c: &Client, a: AttachArgs) -> Result<()> {
 pub struct ExecArgs {
     /// Detached mode: run command in the background.
     #[arg(short, long)]
-    detach: bool,
+    pub(crate) detach: bool,
     /// Override the key sequence for detaching a container.
     #[arg(long)]
-    detach_keys: Option<String>,
+    pub(crate) detach_keys: Option<String>,
     /// Set environment variables.
     #[arg(short, long = "env")]
-    env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// Read in a file of environment variables.
     #[arg(long)]
-    env_file: Vec<String>,
+    pub(crate) env_file: Vec<String>,
     /// Keep STDIN open even if not attached.
     #[arg(short, long)]
-    interactive: bool,
+    pub(crate) interactive: bool,
     /// Give extended privileges to the command.
     #[arg(long)]
-    privileged: bool,
+    pub(crate) privileged: bool,
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
-    tty: bool,
+    pub(crate) tty: bool,
     /// Username or UID (format: "<name|uid>[:<group|gid>]").
     #[arg(short, long)]
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Working directory inside the container.
     #[arg(short, long)]
-    workdir: Option<String>,
+    pub(crate) workdir: Option<String>,
     /// CONTAINER COMMAND [ARG...]
     #[arg(
         required = true,
@@ -447,7 +447,7 @@ pub struct ExecArgs {
         allow_hyphen_values = true,
         value_name = "CONTAINER COMMAND [ARG...]"
     )]
-    args: Vec<String>,
+    pub(crate) args: Vec<String>,
 }
 
 /// `exec`: runs a command in a running container; the exit code is the command's.
