@@ -169,7 +169,10 @@ pub async fn wait(args: &ComposeArgs, a: &WaitArgs, client: &Client) -> Result<(
     }
     let mut handles = Vec::new();
     for c in &list {
-        handles.push((c.id.clone(), client.container_wait(&c.id, "not-running").await?));
+        handles.push((
+            c.id.clone(),
+            client.container_wait(&c.id, "not-running").await?,
+        ));
     }
     let mut waits = tokio::task::JoinSet::new();
     for (id, h) in handles {
@@ -186,7 +189,14 @@ pub async fn wait(args: &ComposeArgs, a: &WaitArgs, client: &Client) -> Result<(
             remove_orphans: true,
             ..DownOptions::default()
         };
-        down::down(client, &name, project.as_ref(), &opts, &Progress::new(false)).await?;
+        down::down(
+            client,
+            &name,
+            project.as_ref(),
+            &opts,
+            &Progress::new(false),
+        )
+        .await?;
     }
     if code != 0 {
         return Err(StatusError::silent(u8::try_from(code).unwrap_or(255)).into());

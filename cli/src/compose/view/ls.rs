@@ -72,7 +72,10 @@ async fn stacks(client: &Client, all: bool) -> Result<Vec<Stack>> {
     }
     let mut out = Vec::new();
     for (name, cs) in by_project {
-        let states: Vec<&str> = cs.iter().map(|c| c["State"].as_str().unwrap_or("")).collect();
+        let states: Vec<&str> = cs
+            .iter()
+            .map(|c| c["State"].as_str().unwrap_or(""))
+            .collect();
         let mut files: Vec<&str> = Vec::new();
         let mut missing = false;
         for c in &cs {

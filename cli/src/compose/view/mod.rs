@@ -76,7 +76,10 @@ fn version(v: &VersionArgs) -> Result<()> {
     if v.short {
         println!("{version}");
     } else if v.format.as_deref() == Some("json") {
-        println!("{}", serde_json::json!({ "version": format!("v{version}") }));
+        println!(
+            "{}",
+            serde_json::json!({ "version": format!("v{version}") })
+        );
     } else {
         println!("Berth Compose version v{version}");
     }

@@ -4,8 +4,8 @@
 pub(crate) mod cp;
 mod events;
 mod ops;
-pub use ops::{confirm, indent4};
 pub(crate) use ops::{align, timestamp};
+pub use ops::{confirm, indent4};
 mod opts;
 pub(crate) mod ps;
 pub(crate) mod run;
