@@ -210,8 +210,6 @@ fn security_opts(spec: &ContainerSpec) -> Result<(Vec<String>, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use bollard_stubs::models::{
         HostConfigCgroupnsModeEnum, HostConfigIsolationEnum, RestartPolicyNameEnum,
     };
@@ -270,8 +268,7 @@ mod tests {
                 "c:5.6.7.8".to_string()
             ])
         );
-        let e = convert_err(&p, "bad");
-        assert!(e.contains("\"bad\"") && e.contains("dns"), "{e}");
+        assert_err(&p, "bad", &["\"bad\"", "dns"]);
     }
 
     #[test]
@@ -320,7 +317,7 @@ mod tests {
         );
         assert_eq!(h.masked_paths, Some(vec![]));
         assert_eq!(h.readonly_paths, Some(vec![]));
-        assert!(convert_err(&p, "bad").contains("security_opt"));
+        assert_err(&p, "bad", &["security_opt"]);
     }
 
     #[test]
@@ -328,15 +325,9 @@ mod tests {
         let p = project(
             "services:\n  web:\n    image: x\n    ipc: service:db\n    pid: container:other\n  db:\n    image: x\n",
         );
-        let running: HashMap<String, String> = [("db".to_string(), "abc123".to_string())].into();
-        let h = convert_with(&p, "web", &running)
-            .unwrap()
-            .body
-            .host_config
-            .unwrap();
+        let h = host_with(&p, "web", &[("db", "abc123")]);
         assert_eq!(h.ipc_mode.as_deref(), Some("container:abc123"));
         assert_eq!(h.pid_mode.as_deref(), Some("container:other"));
-        let e = convert_err(&p, "web");
-        assert!(e.contains("IPC namespace with service db"), "{e}");
+        assert_err(&p, "web", &["IPC namespace with service db"]);
     }
 }

@@ -91,7 +91,10 @@ pub fn container_labels(spec: &ContainerSpec) -> HashMap<String, String> {
         .collect();
     l.insert(labels::PROJECT.into(), p.name.clone());
     l.insert(labels::SERVICE.into(), s.name.clone());
-    l.insert(labels::NUMBER.into(), spec.number.to_string());
+    // One-off (`run`) containers are not numbered.
+    if !spec.oneoff {
+        l.insert(labels::NUMBER.into(), spec.number.to_string());
+    }
     l.insert(labels::CONFIG_HASH.into(), spec.config_hash.to_string());
     l.insert(
         labels::ONEOFF.into(),
@@ -211,6 +214,7 @@ pub(crate) mod testing {
 
     use std::collections::HashMap;
 
+    use bollard_stubs::models::{EndpointSettings, HostConfig};
     use compose_spec::loader::{LoadOptions, load};
     use compose_spec::model::Project;
 
@@ -269,6 +273,32 @@ pub(crate) mod testing {
             Ok(_) => panic!("converting {service} succeeded"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// Asserts that converting `service` fails with a message containing every needle.
+    pub fn assert_err(p: &Project, service: &str, needles: &[&str]) {
+        let e = convert_err(p, service);
+        assert!(needles.iter().all(|n| e.contains(n)), "{e}");
+    }
+
+    /// Running services and their container IDs.
+    pub fn running(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(s, id)| (s.to_string(), id.to_string()))
+            .collect()
+    }
+
+    /// The host config of `service`'s container 1, with `pairs` running.
+    pub fn host_with(p: &Project, service: &str, pairs: &[(&str, &str)]) -> HostConfig {
+        let plan = convert_with(p, service, &running(pairs)).unwrap();
+        plan.body.host_config.unwrap()
+    }
+
+    /// The create request's endpoints.
+    pub fn endpoints(plan: &CreatePlan) -> HashMap<String, EndpointSettings> {
+        let config = plan.body.networking_config.clone().unwrap();
+        config.endpoints_config.unwrap()
     }
 }
 

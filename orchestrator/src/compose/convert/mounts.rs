@@ -237,8 +237,6 @@ pub(super) fn volumes_from(spec: &ContainerSpec) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use bollard_stubs::models::{MountBindOptionsPropagationEnum, MountType};
 
     use super::super::testing::*;
@@ -291,14 +289,8 @@ mod tests {
         let p = project(
             "services:\n  web:\n    image: x\n    volumes_from: ['data:ro', 'container:other', 'container:third:rw']\n  data:\n    image: x\n",
         );
-        let running: HashMap<String, String> = [("data".to_string(), "id1".to_string())].into();
-        let h = convert_with(&p, "web", &running)
-            .unwrap()
-            .body
-            .host_config
-            .unwrap();
+        let h = host_with(&p, "web", &[("data", "id1")]);
         assert_eq!(h.volumes_from.unwrap(), ["id1:ro", "other", "third:rw"]);
-        let e = convert_err(&p, "web");
-        assert!(e.contains("cannot share volume with service data"), "{e}");
+        assert_err(&p, "web", &["cannot share volume with service data"]);
     }
 }

@@ -222,22 +222,15 @@ fn links(spec: &ContainerSpec) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::super::testing::*;
 
     #[test]
     fn default_network_and_aliases() {
         let p = project("services:\n  web:\n    image: x\n");
         let plan = convert(&p, "web");
-        let h = plan.body.host_config.unwrap();
+        let h = plan.body.host_config.clone().unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("demo_default"));
-        let eps = plan
-            .body
-            .networking_config
-            .unwrap()
-            .endpoints_config
-            .unwrap();
+        let eps = endpoints(&plan);
         let ep = &eps["demo_default"];
         assert_eq!(
             ep.aliases,
@@ -252,14 +245,9 @@ mod tests {
             "services:\n  web:\n    image: x\n    mac_address: 02:42:ac:11:00:02\n    networks:\n      zeta:\n        priority: 100\n        aliases: [api]\n        ipv4_address: 172.30.0.10\n        ipv6_address: 'fd00::10'\n        link_local_ips: [169.254.0.5]\n        driver_opts: {a: b}\n        interface_name: eth7\n        gw_priority: 5\n      alpha: {}\n      beta:\n        mac_address: 02-42-AC-11-00-09\nnetworks:\n  zeta: {}\n  alpha:\n    name: custom-alpha\n  beta:\n    external: true\n",
         );
         let plan = convert(&p, "web");
-        let h = plan.body.host_config.unwrap();
+        let h = plan.body.host_config.clone().unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("demo_zeta"));
-        let eps = plan
-            .body
-            .networking_config
-            .unwrap()
-            .endpoints_config
-            .unwrap();
+        let eps = endpoints(&plan);
         assert_eq!(eps.len(), 1);
         let z = &eps["demo_zeta"];
         assert_eq!(
@@ -298,8 +286,7 @@ mod tests {
             "services:\n  a:\n    image: x\n    network_mode: host\n  b:\n    image: x\n    network_mode: none\n  c:\n    image: x\n    network_mode: service:a\n  d:\n    image: x\n    network_mode: container:foo\n  e:\n    image: x\n    network_mode: bridge\n",
         );
         let mode = |svc: &str| {
-            let running: HashMap<String, String> = [("a".to_string(), "aid".to_string())].into();
-            let plan = convert_with(&p, svc, &running).unwrap();
+            let plan = convert_with(&p, svc, &running(&[("a", "aid")])).unwrap();
             assert!(plan.body.networking_config.is_none());
             plan.body.host_config.unwrap().network_mode.unwrap()
         };
@@ -308,8 +295,7 @@ mod tests {
         assert_eq!(mode("c"), "container:aid");
         assert_eq!(mode("d"), "container:foo");
         assert_eq!(mode("e"), "bridge");
-        let e = convert_err(&p, "c");
-        assert!(e.contains("network namespace with service a"), "{e}");
+        assert_err(&p, "c", &["network namespace with service a"]);
     }
 
     #[test]
@@ -317,8 +303,7 @@ mod tests {
         let p = project(
             "services:\n  web:\n    image: x\n    mac_address: 02:42:ac:11:00:02\n    networks:\n      n:\n        mac_address: 02:42:ac:11:00:03\nnetworks:\n  n: {}\n",
         );
-        let e = convert_err(&p, "web");
-        assert!(e.contains("mac_address"), "{e}");
+        assert_err(&p, "web", &["mac_address"]);
     }
 
     #[test]
@@ -326,13 +311,9 @@ mod tests {
         let p = project(
             "services:\n  web:\n    image: x\n    links: ['db:database', cache]\n    external_links: ['legacy:old', other]\n  db:\n    image: x\n  cache:\n    image: x\n",
         );
-        let running: HashMap<String, String> = [
-            ("db".to_string(), "dbid".to_string()),
-            ("cache".to_string(), "cid".to_string()),
-        ]
-        .into();
-        let plan = convert_with(&p, "web", &running).unwrap();
-        let links = plan.body.host_config.unwrap().links.unwrap();
+        let pairs = [("db", "dbid"), ("cache", "cid")];
+        let plan = convert_with(&p, "web", &running(&pairs)).unwrap();
+        let links = plan.body.host_config.clone().unwrap().links.unwrap();
         assert_eq!(
             links,
             [
@@ -346,12 +327,7 @@ mod tests {
                 "other:other"
             ]
         );
-        let eps = plan
-            .body
-            .networking_config
-            .unwrap()
-            .endpoints_config
-            .unwrap();
+        let eps = endpoints(&plan);
         assert_eq!(eps["demo_default"].links.as_ref().unwrap().len(), 8);
     }
 }
