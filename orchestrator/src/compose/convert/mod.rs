@@ -17,6 +17,7 @@ use compose_spec::model::{DependencyCondition, Project, Service};
 use super::error::{ComposeError, Result};
 use super::labels;
 
+pub use mounts::inherit_volumes;
 pub use secrets::FileCopy;
 
 /// What one container of a service needs besides the service itself.

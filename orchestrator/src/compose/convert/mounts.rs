@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use bollard_stubs::models::{
-    Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountImageOptions, MountTmpfsOptions,
-    MountType, MountVolumeOptions,
+    Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountImageOptions, MountPoint,
+    MountTmpfsOptions, MountType, MountVolumeOptions,
 };
 use compose_spec::model::{Service, ServiceVolume, VolumeBind, VolumeVolume};
 use indexmap::IndexMap;
@@ -201,6 +201,53 @@ fn bind_options(s: &Service, field: &str, b: &VolumeBind) -> Result<MountBindOpt
     Ok(o)
 }
 
+/// On recreate, keeps the volumes of the container being replaced where the new one would
+/// otherwise get fresh anonymous ones (compose's `buildContainerMountOptions` with `inherit`):
+/// a mount at a path the image declares as a volume, unless the service mounts something
+/// named there, and a mount at the target of one of the service's anonymous volumes. tmpfs
+/// mounts are never inherited.
+pub fn inherit_volumes(
+    service: &Service,
+    plan: &mut super::CreatePlan,
+    old: &[MountPoint],
+    image_volumes: &[String],
+) {
+    let host = plan.body.host_config.get_or_insert_with(Default::default);
+    for m in old {
+        let Some(dest) = m.destination.as_deref() else {
+            continue;
+        };
+        let typ = match m.typ.as_deref() {
+            Some("volume") => MountType::VOLUME,
+            Some("bind") => MountType::BIND,
+            Some("npipe") => MountType::NPIPE,
+            Some("cluster") => MountType::CLUSTER,
+            Some("image") => MountType::IMAGE,
+            _ => continue,
+        };
+        let declared = service.volumes.iter().find(|v| v.target == dest);
+        let anonymous = declared.is_some_and(|v| v.source.as_deref().unwrap_or("").is_empty());
+        let from_image = image_volumes.iter().any(|v| v == dest);
+        if !(anonymous || (from_image && declared.is_none())) {
+            continue;
+        }
+        let source = if typ == MountType::VOLUME {
+            m.name.clone()
+        } else {
+            m.source.clone()
+        };
+        let mounts = host.mounts.get_or_insert_with(Vec::new);
+        mounts.retain(|x| x.target.as_deref() != Some(dest));
+        mounts.push(Mount {
+            typ: Some(typ),
+            source,
+            target: Some(dest.to_string()),
+            read_only: (!m.rw.unwrap_or(true)).then_some(true),
+            ..Default::default()
+        });
+    }
+}
+
 /// `volumes_from`: `service[:mode]` names a running container of that service, and
 /// `container:name[:mode]` a container by name (compose's `resolveVolumeFrom`, keeping the
 /// access mode the engine understands).
@@ -292,5 +339,45 @@ mod tests {
         let h = host_with(&p, "web", &[("data", "id1")]);
         assert_eq!(h.volumes_from.unwrap(), ["id1:ro", "other", "third:rw"]);
         assert_err(&p, "web", &["cannot share volume with service data"]);
+    }
+
+    #[test]
+    fn recreate_inherits_anonymous_and_image_volumes() {
+        let p = project(
+            "services:\n  web:\n    image: x\n    volumes:\n      - /anon\n      - db:/var/lib/db\n      - /srv/conf:/conf\nvolumes:\n  db: {}\n",
+        );
+        let mut plan = convert(&p, "web");
+        let old = |typ: &str, name: &str, dest: &str| bollard_stubs::models::MountPoint {
+            typ: Some(typ.to_string()),
+            name: Some(name.to_string()),
+            source: Some(format!("/var/lib/berth/volumes/{name}/_data")),
+            destination: Some(dest.to_string()),
+            rw: Some(true),
+            ..Default::default()
+        };
+        let previous = [
+            old("volume", "aaa", "/anon"),
+            old("volume", "demo_db", "/var/lib/db"),
+            old("volume", "bbb", "/image-vol"),
+            old("volume", "ccc", "/conf"),
+            old("tmpfs", "", "/image-tmp"),
+        ];
+        let image_volumes = [
+            "/image-vol".to_string(),
+            "/conf".to_string(),
+            "/image-tmp".to_string(),
+        ];
+        super::inherit_volumes(&p.services["web"], &mut plan, &previous, &image_volumes);
+        let h = plan.body.host_config.unwrap();
+        assert_eq!(
+            h.binds.unwrap(),
+            ["demo_db:/var/lib/db:rw", "/srv/conf:/conf:rw"]
+        );
+        let m = h.mounts.unwrap();
+        let got: Vec<(&str, &str)> = m
+            .iter()
+            .map(|m| (m.target.as_deref().unwrap(), m.source.as_deref().unwrap()))
+            .collect();
+        assert_eq!(got, [("/anon", "aaa"), ("/image-vol", "bbb")]);
     }
 }
