@@ -296,20 +296,19 @@ mod tests {
         }
     }
 
+    fn printer(color: bool, prefix: bool) -> (Sink, LogPrinter) {
+        let sink = Sink::default();
+        let p = LogPrinter::new(Box::new(sink.clone()), PrinterOptions { color, prefix });
+        (sink, p)
+    }
+
     fn text(s: &Sink) -> String {
         String::from_utf8(s.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
     fn prefixes_are_padded_to_the_longest_name() {
-        let sink = Sink::default();
-        let p = LogPrinter::new(
-            Box::new(sink.clone()),
-            PrinterOptions {
-                color: false,
-                prefix: true,
-            },
-        );
+        let (sink, p) = printer(false, true);
         p.register("web-1");
         p.register("worker-1");
         p.line("web-1", b"hello");
@@ -319,14 +318,7 @@ mod tests {
 
     #[test]
     fn colours_cycle_and_no_prefix_is_raw() {
-        let sink = Sink::default();
-        let p = LogPrinter::new(
-            Box::new(sink.clone()),
-            PrinterOptions {
-                color: true,
-                prefix: true,
-            },
-        );
+        let (sink, p) = printer(true, true);
         p.line("a", b"x");
         p.line("b", b"y");
         p.status("a", "exited with code 0");
@@ -334,14 +326,7 @@ mod tests {
             text(&sink),
             "\x1b[36ma  | \x1b[0mx\n\x1b[33mb  | \x1b[0my\n\x1b[36ma exited with code 0\x1b[0m\n"
         );
-        let sink = Sink::default();
-        let p = LogPrinter::new(
-            Box::new(sink.clone()),
-            PrinterOptions {
-                color: true,
-                prefix: false,
-            },
-        );
+        let (sink, p) = printer(true, false);
         p.line("a", b"x");
         assert_eq!(text(&sink), "x\n");
     }

@@ -189,14 +189,8 @@ pub async fn wait(args: &ComposeArgs, a: &WaitArgs, client: &Client) -> Result<(
             remove_orphans: true,
             ..DownOptions::default()
         };
-        down::down(
-            client,
-            &name,
-            project.as_ref(),
-            &opts,
-            &Progress::new(false),
-        )
-        .await?;
+        let progress = Progress::new(false);
+        down::down(client, &name, project.as_ref(), &opts, &progress).await?;
     }
     if code != 0 {
         return Err(StatusError::silent(u8::try_from(code).unwrap_or(255)).into());

@@ -75,29 +75,15 @@ const HEADERS: [(&str, &str); 17] = [
     ("LOCAL VOLUMES", "LocalVolumes"),
 ];
 
-const STATUSES: [&str; 7] = [
-    "paused",
-    "restarting",
-    "removing",
-    "running",
-    "dead",
-    "created",
-    "exited",
-];
-
-/// `--filter status=X` and `--status X`, checked.
+/// `--filter status=X` and `--status X` (values are not checked, as compose).
 fn statuses(a: &PsArgs) -> Result<Vec<String>> {
     let mut out = a.status.clone();
     if let Some(f) = &a.filter {
         match f.split_once('=') {
             Some(("status", v)) => out.push(v.to_string()),
+            Some(("source", _)) => bail!("not implemented"),
             Some((k, _)) => bail!("unknown filter {k}"),
-            None => bail!("invalid filter '{f}'"),
-        }
-    }
-    for s in &out {
-        if !STATUSES.contains(&s.as_str()) {
-            bail!("invalid filter 'status={s}'");
+            None => bail!("arguments to --filter should be in form KEY=VAL"),
         }
     }
     Ok(out)
@@ -194,6 +180,7 @@ pub async fn run(args: &ComposeArgs, a: &PsArgs, client: &Client) -> Result<()> 
     if !status.is_empty() {
         list.retain(|c| status.contains(&c.state));
     }
+    list.sort_by(|x, y| x.name.cmp(&y.name));
     if a.quiet {
         for c in &list {
             println!("{}", c.id);
