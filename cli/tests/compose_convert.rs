@@ -34,11 +34,20 @@ services:
     restart: on-failure:2
     stop_grace_period: 3s
     cap_add: [NET_ADMIN]
+    mem_limit: 64m
+    pids_limit: 50
+    ports: ["127.0.0.1::8080"]
+    expose: ["9000"]
+    networks:
+      back:
+        aliases: [api]
 secrets:
   token:
     file: ./token.txt
 volumes:
   data: {}
+networks:
+  back: {}
 "#;
 
 fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
@@ -96,6 +105,23 @@ fn service_keys_reach_the_container() {
     assert_eq!(
         inspect(&d, c, "{{json .HostConfig.CapAdd}}"),
         r#"["NET_ADMIN"]"#
+    );
+    assert_eq!(inspect(&d, c, "{{.HostConfig.Memory}}"), "67108864");
+    assert_eq!(inspect(&d, c, "{{.HostConfig.PidsLimit}}"), "50");
+    let ports = inspect(&d, c, "{{json .HostConfig.PortBindings}}");
+    assert!(
+        ports.contains(r#""8080/tcp":[{"HostIp":"127.0.0.1","HostPort":""}]"#),
+        "{ports}"
+    );
+    let exposed = inspect(&d, c, "{{json .Config.ExposedPorts}}");
+    assert!(
+        exposed.contains("9000/tcp") && exposed.contains("8080/tcp"),
+        "{exposed}"
+    );
+    let aliases = inspect(&d, c, "{{json .NetworkSettings.Networks.cvt_back.Aliases}}");
+    assert!(
+        aliases.contains("\"api\"") && aliases.contains("\"app\""),
+        "{aliases}"
     );
     let binds = inspect(&d, c, "{{json .HostConfig.Binds}}");
     assert!(
