@@ -36,7 +36,12 @@ fn attached_services(project: &Project, a: &UpArgs, opts: &UpOptions) -> Result<
         opts.services.clone()
     };
     names.retain(|n| !a.no_attach.contains(n));
-    names.retain(|n| project.services.get(n).is_none_or(|s| s.attach != Some(false)));
+    names.retain(|n| {
+        project
+            .services
+            .get(n)
+            .is_none_or(|s| s.attach != Some(false))
+    });
     Ok(names)
 }
 
@@ -60,7 +65,10 @@ async fn follow(
         .container_inspect(&c.id, false)
         .await
         .ok()
-        .and_then(|v| v.pointer("/Config/Tty").and_then(serde_json::Value::as_bool))
+        .and_then(|v| {
+            v.pointer("/Config/Tty")
+                .and_then(serde_json::Value::as_bool)
+        })
         .unwrap_or(false);
     if let Ok(mut body) = client.container_logs(&c.id, &opts).await {
         let mut demux = Demuxer::new();
@@ -112,7 +120,10 @@ async fn exit_code_of(client: &Client, list: &[ProjectContainer], service: &str)
         .container_inspect(&c.id, false)
         .await
         .ok()
-        .and_then(|v| v.pointer("/State/ExitCode").and_then(serde_json::Value::as_i64))
+        .and_then(|v| {
+            v.pointer("/State/ExitCode")
+                .and_then(serde_json::Value::as_i64)
+        })
         .unwrap_or(0)
 }
 

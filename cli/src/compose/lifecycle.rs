@@ -237,7 +237,14 @@ pub async fn down_cmd(args: &ComposeArgs, a: &DownArgs, client: &Client) -> Resu
         remove_orphans: a.remove_orphans,
         timeout: a.timeout,
     };
-    down::down(client, &name, project.as_ref(), &opts, &Progress::new(false)).await?;
+    down::down(
+        client,
+        &name,
+        project.as_ref(),
+        &opts,
+        &Progress::new(false),
+    )
+    .await?;
     Ok(())
 }
 

@@ -86,7 +86,9 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
             ComposeCommand::Up(a) => lifecycle::up_cmd(&args, a, &client).await,
             ComposeCommand::Create(a) => lifecycle::create_cmd(&args, a, &client).await,
             ComposeCommand::Down(a) => lifecycle::down_cmd(&args, a, &client).await,
-            ComposeCommand::Start(a) => lifecycle::op_cmd(&args, &a.services, Op::Start, &client).await,
+            ComposeCommand::Start(a) => {
+                lifecycle::op_cmd(&args, &a.services, Op::Start, &client).await
+            }
             ComposeCommand::Stop(a) => {
                 lifecycle::op_cmd(&args, &a.services, Op::Stop(a.timeout), &client).await
             }
@@ -97,7 +99,9 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
                 let op = Op::Kill(Some(a.signal.clone()));
                 lifecycle::op_cmd(&args, &a.services, op, &client).await
             }
-            ComposeCommand::Pause(a) => lifecycle::op_cmd(&args, &a.services, Op::Pause, &client).await,
+            ComposeCommand::Pause(a) => {
+                lifecycle::op_cmd(&args, &a.services, Op::Pause, &client).await
+            }
             ComposeCommand::Unpause(a) => {
                 lifecycle::op_cmd(&args, &a.services, Op::Unpause, &client).await
             }
