@@ -437,3 +437,79 @@ fn exec_cp_and_events() {
     assert!(line.contains(&format!("container start {id} (")), "{line}");
     assert!(line.contains("name=p-web-1"), "{line}");
 }
+
+/// Runs `berth compose -p PROJECT ARGS` on a pseudo-terminal (through `script`), so standard
+/// input and output are TTYs; returns the terminal's output with `\r\n` folded.
+fn on_terminal(d: &Daemon, project: &str, args: &str) -> String {
+    let line = format!(
+        "{} -H {} compose --project-directory {} -p {project} {args}",
+        env!("CARGO_BIN_EXE_berth"),
+        d.host,
+        empty_dir(d, project).display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env("HOME", d.dir.path())
+        .stdin(Stdio::null());
+    let o = output_within(cmd, Duration::from_secs(30));
+    assert!(o.status.success(), "{line}: {}{}", out(&o), err(&o));
+    out(&o).replace("\r\n", "\n")
+}
+
+#[test]
+fn terminal_colours_and_exec_tty() {
+    let d = Daemon::start();
+    service(&d, "p", "web", 1, &[], &["sh", "-c", "echo a; sleep 300"]);
+    let worker = service(&d, "p", "worker", 1, &[], &["echo", "b"]);
+    wait_exit(&d, &worker);
+    // Let web's first line reach its log.
+    std::thread::sleep(Duration::from_millis(300));
+
+    // On a terminal each container's prefix gets the next colour of compose's cycle.
+    let logs = on_terminal(&d, "p", "logs");
+    let mut lines: Vec<&str> = logs.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "\x1b[33mworker-1  | \x1b[0mb",
+            "\x1b[36mweb-1     | \x1b[0ma",
+        ],
+        "{logs:?}"
+    );
+    let plain = on_terminal(&d, "p", "logs --no-color worker");
+    assert_eq!(plain, "worker-1  | b\n");
+
+    // exec allocates a TTY when standard input is one, unless -T.
+    let tty = on_terminal(&d, "p", "exec web tty");
+    assert!(tty.starts_with("/dev/pts/"), "{tty:?}");
+    let no_tty = on_terminal(&d, "p", "exec -T web sh -c 'tty || true'");
+    assert_eq!(no_tty.trim(), "not a tty");
+}
+
+#[test]
+fn project_from_the_compose_file() {
+    let d = Daemon::start();
+    let dir = d.project(
+        "demo",
+        &format!("services:\n  web:\n    image: {BASE_IMAGE}\n  db:\n    image: {BASE_IMAGE}\n"),
+    );
+    service(&d, "demo", "web", 1, &[], &["sleep", "300"]);
+    // A container of a service the file no longer declares: an orphan.
+    service(&d, "demo", "old", 1, &[], &["sleep", "301"]);
+
+    let ps = d.compose_ok(&dir, &["ps", "--format", "{{.Name}}"]);
+    assert_eq!(ps, "demo-old-1\ndemo-web-1\n");
+    let ps = d.compose_ok(&dir, &["ps", "--orphans=false", "--format", "{{.Name}}"]);
+    assert_eq!(ps, "demo-web-1\n");
+    let bad = d.compose(&dir, &["ps", "nope"]);
+    assert!(!bad.status.success());
+    assert!(err(&bad).contains("no such service: nope"), "{}", err(&bad));
+    assert_eq!(
+        d.compose_ok(&dir, &["exec", "web", "echo", "from the file"]),
+        "from the file\n"
+    );
+    // No file and no -p: nothing to go by.
+    let none = d.compose(&empty_dir(&d, "none"), &["ps"]);
+    assert!(!none.status.success());
+}
