@@ -80,6 +80,7 @@ impl Kind {
             (Kind::Secret, None) => format!("/run/secrets/{}", r.source),
             (Kind::Secret, Some(t)) if !t.starts_with('/') => format!("/run/secrets/{t}"),
             (Kind::Config, None) => format!("/{}", r.source),
+            (Kind::Config, Some(t)) if !t.starts_with('/') => format!("/{t}"),
             (_, Some(t)) => t.to_string(),
         }
     }
@@ -244,7 +245,7 @@ mod tests {
         std::fs::write(dir.path().join("app.conf"), "x=1").unwrap();
         let p = project_in(
             dir.path(),
-            "services:\n  web:\n    image: x\n    secrets:\n      - pw\n      - source: pw\n        target: other\n      - source: pw\n        target: /etc/pw\n    configs:\n      - app\n      - source: app\n        target: /etc/app.conf\n    volumes:\n      - /srv/override:/etc/pw\nsecrets:\n  pw:\n    file: ./pw.txt\nconfigs:\n  app:\n    file: ./app.conf\n",
+            "services:\n  web:\n    image: x\n    secrets:\n      - pw\n      - source: pw\n        target: other\n      - source: pw\n        target: /etc/pw\n    configs:\n      - app\n      - source: app\n        target: /etc/app.conf\n      - source: app\n        target: etc/relative.conf\n    volumes:\n      - /srv/override:/etc/pw\nsecrets:\n  pw:\n    file: ./pw.txt\nconfigs:\n  app:\n    file: ./app.conf\n",
         );
         let h = convert(&p, "web").body.host_config.unwrap();
         assert_eq!(h.binds.unwrap(), ["/srv/override:/etc/pw:rw"]);
@@ -256,7 +257,8 @@ mod tests {
                 "/run/secrets/pw",
                 "/run/secrets/other",
                 "/app",
-                "/etc/app.conf"
+                "/etc/app.conf",
+                "/etc/relative.conf"
             ]
         );
         let pw = dir.path().join("pw.txt").display().to_string();
