@@ -96,6 +96,17 @@ mod tests {
     }
 
     #[test]
+    fn wire_format_is_the_engine_api_s() {
+        let p = project("services:\n  web:\n    image: x\n    ports: ['8080:80']\n");
+        let json = serde_json::to_value(convert(&p, "web").body).unwrap();
+        assert_eq!(json["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+        assert_eq!(
+            json["HostConfig"]["PortBindings"],
+            serde_json::json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
+        );
+    }
+
+    #[test]
     fn no_ports_no_bindings() {
         let p = project("services:\n  web:\n    image: x\n");
         let b = convert(&p, "web").body;
