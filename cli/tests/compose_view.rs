@@ -316,6 +316,26 @@ fn logs_prefix_tail_and_follow() {
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&o), "slow-1  | start\nslow-1  | end\n");
     assert!(started.elapsed() >= Duration::from_millis(500));
+
+    // A reader that goes away (`| head -n 1`) ends a follow that would otherwise never end.
+    service(
+        &d,
+        "r",
+        "ticker",
+        1,
+        &[],
+        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+    );
+    let line = format!(
+        "{} -H {} compose --project-directory {} -p r logs -f | head -n 1",
+        env!("CARGO_BIN_EXE_berth"),
+        d.host,
+        empty_dir(&d, "r").display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &line]).env("HOME", d.dir.path());
+    let o = output_within(cmd, Duration::from_secs(30));
+    assert_eq!(out(&o), "ticker-1  | tick\n");
 }
 
 #[test]

@@ -94,17 +94,16 @@ impl LogPrinter {
         prefix_locked(&mut st, self.opts, name)
     }
 
-    /// Writes one line (without its newline) for `name`.
-    pub fn line(&self, name: &str, text: &[u8]) {
+    /// Writes one line (without its newline) for `name`; false once the output is gone
+    /// (`| head` closed it), so followers can stop instead of streaming into nothing.
+    pub fn line(&self, name: &str, text: &[u8]) -> bool {
         let mut st = self.lock();
         let prefix = prefix_locked(&mut st, self.opts, name);
         let mut buf = Vec::with_capacity(prefix.len() + text.len() + 1);
         buf.extend_from_slice(prefix.as_bytes());
         buf.extend_from_slice(text);
         buf.push(b'\n');
-        // A closed stdout (`| head`) is not the containers' fault: lines are dropped.
-        let _ = st.out.write_all(&buf);
-        let _ = st.out.flush();
+        st.out.write_all(&buf).and_then(|()| st.out.flush()).is_ok()
     }
 
     /// Writes a status line about `name` in its colour, unprefixed (`web-1 exited with code
@@ -192,8 +191,11 @@ pub async fn stream(
         while let Some(i) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=i).collect();
             let line = &line[..line.len() - 1];
-            printer.line(&name, line.strip_suffix(b"\r").unwrap_or(line));
+            if !printer.line(&name, line.strip_suffix(b"\r").unwrap_or(line)) {
+                return false;
+            }
         }
+        true
     };
     loop {
         let chunk = body
@@ -202,7 +204,9 @@ pub async fn stream(
             .ctx(|| format!("reading the logs of {}", c.name))?;
         let Some(chunk) = chunk else { break };
         if tty {
-            emit(&mut partial[0], &chunk);
+            if !emit(&mut partial[0], &chunk) {
+                return Ok(());
+            }
             continue;
         }
         let frames = demux
@@ -210,7 +214,9 @@ pub async fn stream(
             .ctx(|| format!("reading the logs of {}", c.name))?;
         for (st, data) in frames {
             let i = usize::from(st == berth_client::StdStream::Stderr);
-            emit(&mut partial[i], &data);
+            if !emit(&mut partial[i], &data) {
+                return Ok(());
+            }
         }
     }
     for p in partial.iter().filter(|p| !p.is_empty()) {
@@ -226,8 +232,9 @@ pub async fn follow(
     opts: LogsOptions,
     printer: LogPrinter,
 ) -> Result<()> {
-    let (_tx, rx) = mpsc::unbounded_channel();
-    drop(_tx);
+    // Nothing is added later: the sender is dropped at once.
+    let (tx, rx) = mpsc::unbounded_channel();
+    drop(tx);
     follow_added(client, containers, opts, printer, rx).await
 }
 
