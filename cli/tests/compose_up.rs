@@ -311,3 +311,57 @@ services:
     assert_eq!(inspect(&d, "att-side-1", "{{.State.Status}}"), "exited");
     d.compose_ok(&p, &["down"]);
 }
+
+#[test]
+fn run_one_off() {
+    let d = Daemon::start();
+    let p = d.project(
+        "oneoff",
+        r#"
+name: oneoff
+services:
+  dep:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+  tool:
+    image: berth-examples/busybox:latest
+    environment:
+      FROM_FILE: yes
+    ports: ["18080:80"]
+    depends_on: [dep]
+"#,
+    );
+    // Dependencies start; the command, -e and the exit code pass through; --rm removes it.
+    let o = d.compose(
+        &p,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "-e",
+            "EXTRA=1",
+            "tool",
+            "sh",
+            "-c",
+            "echo $FROM_FILE $EXTRA; exit 4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(out(&o).trim(), "yes 1");
+    assert_eq!(names(&d, "oneoff"), ["oneoff-dep-1"]);
+    // Detached, kept: labelled one-off, named <project>-<service>-run-<slug>, no ports.
+    let o = d.compose(&p, &["run", "-d", "tool", "sleep", "30"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let name = out(&o).trim().to_string();
+    assert!(name.starts_with("oneoff-tool-run-"), "{name}");
+    let labels = inspect(&d, &name, "{{json .Config.Labels}}");
+    assert!(
+        labels.contains("\"com.docker.compose.oneoff\":\"True\""),
+        "{labels}"
+    );
+    let ports = inspect(&d, &name, "{{json .HostConfig.PortBindings}}");
+    assert!(!ports.contains("18080"), "{ports}");
+    d.compose_ok(&p, &["down", "-t", "1"]);
+    assert!(names(&d, "oneoff").is_empty());
+}

@@ -4,6 +4,7 @@ mod attach;
 mod config;
 mod lifecycle;
 mod project;
+mod run;
 mod view;
 
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub enum ComposeCommand {
     Pull(lifecycle::PullArgs),
     /// Build or rebuild services.
     Build(lifecycle::BuildArgs),
+    /// Run a one-off command on a service.
+    Run(run::RunArgs),
     #[command(flatten)]
     View(view::ViewCommand),
 }
@@ -114,6 +117,7 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
             }
             ComposeCommand::Pull(a) => lifecycle::pull_cmd(&args, a, &client).await,
             ComposeCommand::Build(a) => lifecycle::build_cmd(&args, a, &client).await,
+            ComposeCommand::Run(a) => run::run_cmd(&args, a, &client).await,
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod ops;
 pub mod progress;
 pub mod resources;
+pub mod run;
 pub mod up;
 
 pub use error::{ComposeError, Result};

@@ -191,7 +191,7 @@ fn proxy_signals(c: &Client, id: &str) -> tokio::task::JoinHandle<()> {
 /// Attaches to a created container, starts it, streams until it ends and returns its exit
 /// code (or `None` when the user detached).
 #[allow(clippy::too_many_arguments)]
-async fn attach_start_wait(
+pub(crate) async fn attach_start_wait(
     c: &Client,
     id: &str,
     tty: bool,
@@ -259,7 +259,7 @@ async fn attach_start_wait(
     }
 }
 
-fn exit_with(code: i64) -> Result<()> {
+pub(crate) fn exit_with(code: i64) -> Result<()> {
     if code == 0 {
         Ok(())
     } else {
