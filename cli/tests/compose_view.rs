@@ -317,6 +317,58 @@ fn logs_prefix_tail_and_follow() {
     assert_eq!(out(&o), "slow-1  | start\nslow-1  | end\n");
     assert!(started.elapsed() >= Duration::from_millis(500));
 
+    // Containers that start while following are followed too; the follow ends when all
+    // have stopped.
+    service(
+        &d,
+        "n",
+        "first",
+        1,
+        &[],
+        &["sh", "-c", "echo first; sleep 3"],
+    );
+    let dir = empty_dir(&d, "n");
+    let mut cmd = d.cmd();
+    cmd.arg("compose")
+        .arg("--project-directory")
+        .arg(&dir)
+        .args(["-p", "n", "logs", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("logs -f");
+    std::thread::sleep(Duration::from_millis(1000));
+    service(
+        &d,
+        "n",
+        "second",
+        1,
+        &[],
+        &["sh", "-c", "echo second; sleep 4; echo later"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut child = child;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("logs -f did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().expect("output");
+    let mut lines: Vec<String> = out(&o).lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        // The padding grows when a longer name joins, as compose's does.
+        [
+            "first-1  | first",
+            "second-1  | later",
+            "second-1  | second"
+        ],
+        "{}",
+        err(&o)
+    );
+
     // A reader that goes away (`| head -n 1`) ends a follow that would otherwise never end.
     service(
         &d,
