@@ -230,11 +230,16 @@ fn ps_top_port_images_ls_and_wait() {
 /// Runs a command with a deadline, so a follow that never ends fails the test instead of
 /// hanging it.
 fn output_within(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    finish_within(child, limit)
+}
+
+/// Waits for a spawned command with a deadline; killed and failing the test past it.
+fn finish_within(mut child: std::process::Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;
     while child.try_wait().expect("try_wait").is_none() {
         if Instant::now() > deadline {
@@ -345,16 +350,7 @@ fn logs_prefix_tail_and_follow() {
         &[],
         &["sh", "-c", "echo second; sleep 4; echo later"],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut child = child;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("logs -f did not end");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let o = child.wait_with_output().expect("output");
+    let o = finish_within(child, Duration::from_secs(30));
     let mut lines: Vec<String> = out(&o).lines().map(str::to_string).collect();
     lines.sort();
     assert_eq!(

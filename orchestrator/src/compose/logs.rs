@@ -48,6 +48,8 @@ struct PrinterState {
     presenters: HashMap<String, Presenter>,
     width: usize,
     next_color: usize,
+    /// A write failed: nobody reads any more.
+    closed: bool,
 }
 
 /// Writes containers' lines with compose's `name  | ` prefix; cheap to clone and shared by
@@ -68,6 +70,7 @@ impl LogPrinter {
                 presenters: HashMap::new(),
                 width: 0,
                 next_color: 0,
+                closed: false,
             })),
         }
     }
@@ -103,7 +106,14 @@ impl LogPrinter {
         buf.extend_from_slice(prefix.as_bytes());
         buf.extend_from_slice(text);
         buf.push(b'\n');
-        st.out.write_all(&buf).and_then(|()| st.out.flush()).is_ok()
+        let ok = st.out.write_all(&buf).and_then(|()| st.out.flush()).is_ok();
+        st.closed |= !ok;
+        ok
+    }
+
+    /// Whether the output has gone away (a write failed).
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// Writes a status line about `name` in its colour, unprefixed (`web-1 exited with code
@@ -271,6 +281,10 @@ pub async fn follow_added(
                 None => open = false,
             },
             r = tasks.join_next(), if !tasks.is_empty() => {
+                if printer.is_closed() {
+                    // Nobody reads: the other streams (and the JoinSet) are dropped.
+                    break;
+                }
                 match r {
                     Some(Ok(Err(e))) => {
                         tracing::debug!("log stream ended: {e}");
