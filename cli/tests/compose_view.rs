@@ -548,6 +548,21 @@ fn terminal_colours_and_exec_tty() {
     let plain = on_terminal(&d, "p", "logs --no-color worker");
     assert_eq!(plain, "worker-1  | b\n");
 
+    // A TTY container's log is raw, not framed; its `\r\n` endings become plain lines.
+    let tty = service(
+        &d,
+        "tt",
+        "console",
+        1,
+        &["-t"],
+        &["sh", "-c", "echo typed; echo out"],
+    );
+    wait_exit(&d, &tty);
+    assert_eq!(
+        compose_ok(&d, "tt", &["logs"]),
+        "console-1  | typed\nconsole-1  | out\n"
+    );
+
     // exec allocates a TTY when standard input is one, unless -T.
     let tty = on_terminal(&d, "p", "exec web tty");
     assert!(tty.starts_with("/dev/pts/"), "{tty:?}");

@@ -1,6 +1,7 @@
 //! The log multiplexer of `compose logs` and attached `up`: several containers' output as
 //! `name  | line`, names padded to the longest and coloured per container as compose v2 does,
-//! each line written whole so concurrent containers never interleave mid-line.
+//! each line written whole so concurrent containers never interleave mid-line. Timestamps
+//! (`-t`, `up --timestamps`) come from the engine: set `LogsOptions::timestamps`.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
