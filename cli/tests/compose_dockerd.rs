@@ -222,11 +222,17 @@ fn compose_core_against_dockerd() {
         "onddocker_back",
     ]);
     assert_eq!(net.trim(), "back");
-    assert!(d.docker_ok(&["volume", "ls", "-q"]).contains("onddocker_data"));
+    assert!(
+        d.docker_ok(&["volume", "ls", "-q"])
+            .contains("onddocker_data")
+    );
     // The app reaches db by name on dockerd's DNS.
     let ping = d.docker(&["exec", "onddocker-app-1", "nslookup", "db"]);
     assert!(ping.status.success(), "{}", common::out(&ping));
-    assert!(d.docker_ok(&["logs", "onddocker-app-1"]).contains("app started"));
+    assert!(
+        d.docker_ok(&["logs", "onddocker-app-1"])
+            .contains("app started")
+    );
 
     // Unchanged: nothing is recreated.
     let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "onddocker-app-1"]);
@@ -247,5 +253,8 @@ fn compose_core_against_dockerd() {
     d.compose_ok(&p, &["down", "-v"]);
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
     assert!(!d.docker_ok(&["network", "ls"]).contains("onddocker_back"));
-    assert!(!d.docker_ok(&["volume", "ls", "-q"]).contains("onddocker_data"));
+    assert!(
+        !d.docker_ok(&["volume", "ls", "-q"])
+            .contains("onddocker_data")
+    );
 }

@@ -6,6 +6,7 @@ mod lifecycle;
 mod project;
 mod run;
 mod view;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,8 @@ pub enum ComposeCommand {
     Build(lifecycle::BuildArgs),
     /// Run a one-off command on a service.
     Run(run::RunArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated.
+    Watch(watch::WatchArgs),
     #[command(flatten)]
     View(view::ViewCommand),
 }
@@ -118,6 +121,7 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
             ComposeCommand::Pull(a) => lifecycle::pull_cmd(&args, a, &client).await,
             ComposeCommand::Build(a) => lifecycle::build_cmd(&args, a, &client).await,
             ComposeCommand::Run(a) => run::run_cmd(&args, a, &client).await,
+            ComposeCommand::Watch(a) => watch::watch_cmd(&args, a, &client).await,
         }
     })
 }

@@ -13,5 +13,6 @@ pub mod progress;
 pub mod resources;
 pub mod run;
 pub mod up;
+pub mod watch;
 
 pub use error::{ComposeError, Result};

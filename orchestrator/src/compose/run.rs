@@ -199,9 +199,18 @@ pub async fn create(
         }
     }
     let created = client
-        .container_create(Some(&name), s.platform.as_deref(), &plan.body)
+        .container_create(Some(&name), plan.platform.as_deref(), &plan.body)
         .await
         .ctx(|| format!("creating container {name} for service \"{}\"", s.name))?;
+    for copy in &plan.copies {
+        let tar = copy.archive().map_err(|e| {
+            ComposeError::Invalid(format!("service \"{}\": {}: {e}", s.name, copy.target))
+        })?;
+        client
+            .archive_put(&created.id, "/", Client::body_of(tar), copy.copy_uid_gid())
+            .await
+            .ctx(|| format!("copying {} into container {name}", copy.target))?;
+    }
     for (net, mut ep) in plan.extra_networks {
         if !o.use_aliases {
             ep.aliases = None;

@@ -10,6 +10,7 @@ use berth_client::Client;
 use compose_spec::hash::service_hash;
 use compose_spec::model::{DependencyCondition, Project, Service};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared, join_all};
+use bollard_stubs::models::MountPoint;
 use serde_json::Value;
 
 use super::containers::{self, ProjectContainer, Select};
@@ -195,7 +196,7 @@ pub async fn up(
                     .filter_map(|(d, dep)| {
                         futures
                             .get(d)
-                            .map(|f| (d.clone(), dep.condition.clone(), dep.required, f.clone()))
+                            .map(|f| (d.clone(), dep.condition, dep.required, f.clone()))
                     })
                     .collect()
             })
@@ -431,7 +432,9 @@ async fn converge(run: &Run<'_>, name: &str) -> Result<()> {
                         .container_remove(&c.id, true, false)
                         .await
                         .ctx(|| format!("removing container {}", c.name))?;
-                    let id = create_container(run, s, number, &hash, image_id.as_deref()).await?;
+                    let id =
+                        create_container(run, s, number, &hash, image_id.as_deref(), Some(c))
+                            .await?;
                     let cname = container_name(run.project, s, number);
                     run.progress.event(Kind::Container, &cname, "Recreated");
                     if run.opts.start {
@@ -442,7 +445,8 @@ async fn converge(run: &Run<'_>, name: &str) -> Result<()> {
                 None => {
                     let cname = container_name(run.project, s, number);
                     run.progress.event(Kind::Container, &cname, "Creating");
-                    let id = create_container(run, s, number, &hash, image_id.as_deref()).await?;
+                    let id =
+                        create_container(run, s, number, &hash, image_id.as_deref(), None).await?;
                     run.progress.event(Kind::Container, &cname, "Created");
                     if run.opts.start {
                         start_container(run, &id, &cname).await?;
@@ -470,6 +474,7 @@ async fn create_container(
     number: u32,
     hash: &str,
     image_id: Option<&str>,
+    replaces: Option<&ProjectContainer>,
 ) -> Result<String> {
     let name = container_name(run.project, s, number);
     let refs = run.refs.borrow().clone();
@@ -487,11 +492,42 @@ async fn create_container(
     if plan.body.image.is_none() {
         plan.body.image = Some(images::image_name(run.project, s));
     }
+    if let Some(old) = replaces {
+        // The replacement keeps the anonymous volumes (and the image's) of the old one.
+        let mounts: Vec<MountPoint> = old
+            .raw
+            .get("Mounts")
+            .cloned()
+            .and_then(|m| serde_json::from_value(m).ok())
+            .unwrap_or_default();
+        let image_volumes = match image_id {
+            Some(id) => run
+                .client
+                .image_inspect(id)
+                .await
+                .ok()
+                .and_then(|v| v.pointer("/Config/Volumes").cloned())
+                .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        convert::inherit_volumes(s, &mut plan, &mounts, &image_volumes);
+    }
     let created = run
         .client
-        .container_create(Some(&name), s.platform.as_deref(), &plan.body)
+        .container_create(Some(&name), plan.platform.as_deref(), &plan.body)
         .await
         .ctx(|| format!("creating container {name} for service \"{}\"", s.name))?;
+    // Secrets and configs from `environment:` or `content:` are copied in before start.
+    for copy in &plan.copies {
+        let tar = copy.archive().map_err(|e| {
+            ComposeError::Invalid(format!("service \"{}\": {}: {e}", s.name, copy.target))
+        })?;
+        run.client
+            .archive_put(&created.id, "/", Client::body_of(tar), copy.copy_uid_gid())
+            .await
+            .ctx(|| format!("copying {} into container {name}", copy.target))?;
+    }
     for (net, ep) in plan.extra_networks {
         let req = bollard_stubs::models::NetworkConnectRequest {
             container: created.id.clone(),
