@@ -365,3 +365,92 @@ services:
     d.compose_ok(&p, &["down", "-t", "1"]);
     assert!(names(&d, "oneoff").is_empty());
 }
+
+#[test]
+fn watch_syncs_and_rebuilds() {
+    let d = Daemon::start();
+    let p = d.project(
+        "watched",
+        r#"
+name: watched
+services:
+  app:
+    build: .
+    image: watched-app:dev
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - path: ./src
+          action: sync
+          target: /app
+        - path: ./version
+          action: rebuild
+"#,
+    );
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    std::fs::write(p.join("src/keep.txt"), "keep\n").unwrap();
+    std::fs::write(p.join("version"), "v1\n").unwrap();
+    std::fs::write(
+        p.join("Dockerfile"),
+        "FROM berth-examples/busybox:latest\nCOPY version /version\n",
+    )
+    .unwrap();
+    let child = d
+        .cmd()
+        .arg("compose")
+        .arg("--project-directory")
+        .arg(&p)
+        .arg("watch")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the watcher whatever happens below.
+    struct Guard(Option<std::process::Child>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(c) = &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut guard = Guard(Some(child));
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let cat = |path: &str| {
+        let o = d.berth(&["exec", "watched-app-1", "cat", path]);
+        o.status.success().then(|| out(&o))
+    };
+    until("the app to run", &|| {
+        cat("/version").as_deref() == Some("v1\n")
+    });
+    // The watcher has its first snapshot once the container runs; give it a poll.
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(p.join("src/new.txt"), "synced\n").unwrap();
+    until("the sync", &|| {
+        cat("/app/new.txt").as_deref() == Some("synced\n")
+    });
+    std::fs::remove_file(p.join("src/new.txt")).unwrap();
+    until("the removal", &|| cat("/app/new.txt").is_none());
+    std::fs::write(p.join("version"), "v2\n").unwrap();
+    until("the rebuild", &|| {
+        cat("/version").as_deref() == Some("v2\n")
+    });
+    // Ctrl-C ends watch cleanly.
+    if let Some(c) = guard.0.take() {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", err(&o));
+        assert!(err(&o).contains("Syncing service \"app\""), "{}", err(&o));
+    }
+    d.compose_ok(&p, &["down", "-t", "1", "--rmi", "all"]);
+}
