@@ -454,3 +454,40 @@ services:
     }
     d.compose_ok(&p, &["down", "-t", "1", "--rmi", "all"]);
 }
+
+#[test]
+fn dependents_with_restart_true_follow_a_recreated_dependency() {
+    let d = Daemon::start();
+    let yaml = r#"
+name: rst
+services:
+  db:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+  app:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    depends_on:
+      db:
+        condition: service_started
+        restart: true
+  other:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    depends_on: [db]
+"#;
+    let p = d.project("rst", yaml);
+    d.compose_ok(&p, &["up", "-d"]);
+    let started = |n: &str| inspect(&d, n, "{{.State.StartedAt}}");
+    let (app0, other0) = (started("rst-app-1"), started("rst-other-1"));
+    std::fs::write(p.join("compose.yaml"), yaml.replacen("3600", "3601", 1)).unwrap();
+    let o = d.compose(&p, &["up", "-d"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("rst-app-1  Restarted"), "{}", err(&o));
+    assert_ne!(started("rst-app-1"), app0);
+    assert_eq!(started("rst-other-1"), other0);
+    d.compose_ok(&p, &["down", "-t", "1"]);
+}

@@ -124,6 +124,15 @@ pub fn stop_timeout(s: &Service, flag: Option<i64>) -> Option<i64> {
 
 type ServiceFuture<'a> = Shared<LocalBoxFuture<'a, std::result::Result<(), String>>>;
 
+/// One `depends_on` entry of a service being converged.
+struct Dep<'a> {
+    name: String,
+    condition: DependencyCondition,
+    required: bool,
+    restart: bool,
+    done: ServiceFuture<'a>,
+}
+
 /// Shared state of one `up`.
 struct Run<'a> {
     client: &'a Client,
@@ -135,6 +144,8 @@ struct Run<'a> {
     existing: Vec<ProjectContainer>,
     /// A container ID of each converged service (for `service:x` references).
     refs: RefCell<HashMap<String, String>>,
+    /// Services some of whose containers were replaced (for `depends_on.restart`).
+    recreated: RefCell<HashSet<String>>,
     /// Root causes, in the order they happened.
     errors: RefCell<Vec<String>>,
 }
@@ -182,12 +193,13 @@ pub async fn up(
         image_ids,
         existing,
         refs: RefCell::default(),
+        recreated: RefCell::default(),
         errors: RefCell::default(),
     };
     let mut futures: HashMap<String, ServiceFuture> = HashMap::new();
     // Dependencies first, so a service's future can hold clones of theirs.
     for name in topological(project, &run.selected) {
-        let deps: Vec<(String, DependencyCondition, bool, ServiceFuture)> = project
+        let deps: Vec<Dep> = project
             .services
             .get(&name)
             .map(|s| {
@@ -196,7 +208,13 @@ pub async fn up(
                     .filter_map(|(d, dep)| {
                         futures
                             .get(d)
-                            .map(|f| (d.clone(), dep.condition, dep.required, f.clone()))
+                            .map(|f| Dep {
+                                name: d.clone(),
+                                condition: dep.condition,
+                                required: dep.required,
+                                restart: dep.restart,
+                                done: f.clone(),
+                            })
                     })
                     .collect()
             })
@@ -253,9 +271,11 @@ fn topological(project: &Project, selected: &[String]) -> Vec<String> {
 async fn service_task(
     run: &Run<'_>,
     name: String,
-    deps: Vec<(String, DependencyCondition, bool, ServiceFuture<'_>)>,
+    deps: Vec<Dep<'_>>,
 ) -> std::result::Result<(), String> {
-    for (dep, cond, required, fut) in deps {
+    let mut restart_due = false;
+    for d in deps {
+        let (dep, cond, required, fut) = (d.name, d.condition, d.required, d.done);
         // `fresh`: the dependency came up but missed its condition; its own failures are
         // already recorded.
         let res = match fut.await {
@@ -281,8 +301,9 @@ async fn service_task(
                 "optional dependency \"{dep}\" of service \"{name}\" failed: {e}"
             ));
         }
+        restart_due |= d.restart && run.recreated.borrow().contains(&dep);
     }
-    match converge(run, &name).await {
+    match converge(run, &name, restart_due).await {
         Ok(()) => Ok(()),
         Err(e) => {
             let msg = e.to_string();
@@ -374,7 +395,7 @@ async fn wait_condition(
 }
 
 /// Brings one service to its desired containers.
-async fn converge(run: &Run<'_>, name: &str) -> Result<()> {
+async fn converge(run: &Run<'_>, name: &str, restart_due: bool) -> Result<()> {
     let Some(s) = run.project.services.get(name) else {
         return Ok(());
     };
@@ -416,12 +437,21 @@ async fn converge(run: &Run<'_>, name: &str) -> Result<()> {
                 Some(c) if !recreate => {
                     if run.opts.start && !c.is_running() {
                         start_container(run, &c.id, &c.name).await?;
+                    } else if run.opts.start && restart_due {
+                        // `depends_on: {x: {restart: true}}` and x was just replaced.
+                        run.progress.event(Kind::Container, &c.name, "Restarting");
+                        client
+                            .container_restart(&c.id, stop_timeout(s, run.opts.timeout), None)
+                            .await
+                            .ctx(|| format!("restarting container {}", c.name))?;
+                        run.progress.event(Kind::Container, &c.name, "Restarted");
                     } else if run.opts.start {
                         run.progress.event(Kind::Container, &c.name, "Running");
                     }
                     c.id.clone()
                 }
                 Some(c) => {
+                    run.recreated.borrow_mut().insert(name.to_string());
                     run.progress.event(Kind::Container, &c.name, "Recreate");
                     let t = stop_timeout(s, run.opts.timeout);
                     client
