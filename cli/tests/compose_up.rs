@@ -280,9 +280,9 @@ services:
     let o = d.compose(&p, &["up", "--exit-code-from", "job"]);
     assert_eq!(o.status.code(), Some(7), "{}{}", out(&o), err(&o));
     let so = out(&o);
-    assert!(so.contains("att-job-1   | working"), "{so}");
-    assert!(so.contains("att-side-1  | side up"), "{so}");
-    assert!(so.contains("att-job-1 exited with code 7"), "{so}");
+    assert!(so.contains("job-1   | working"), "{so}");
+    assert!(so.contains("side-1  | side up"), "{so}");
+    assert!(so.contains("job-1 exited with code 7"), "{so}");
     assert_eq!(inspect(&d, "att-side-1", "{{.State.Status}}"), "exited");
 
     // Ctrl-C: the project is stopped gracefully and up exits with 130.

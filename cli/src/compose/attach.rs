@@ -2,12 +2,11 @@
 //! exit; `--abort-on-container-exit`/`--exit-code-from` end it early; the first Ctrl-C stops
 //! the project gracefully, the second kills it.
 
-use std::io::Write;
-
 use anyhow::Result;
+use berth_client::Client;
 use berth_client::containers::LogsOptions;
-use berth_client::{Client, Demuxer};
 use berth_orchestrator::compose::containers::{self, ProjectContainer, Select};
+use berth_orchestrator::compose::logs::{self, LogPrinter, PrinterOptions};
 use berth_orchestrator::compose::ops::{self, Op};
 use berth_orchestrator::compose::progress::Progress;
 use berth_orchestrator::compose::up::{UpOptions, selection};
@@ -21,7 +20,6 @@ use crate::engine::StatusError;
 
 /// A container's end, reported by its follower.
 struct Exited {
-    name: String,
     service: String,
     code: i64,
 }
@@ -49,8 +47,8 @@ fn attached_services(project: &Project, a: &UpArgs, opts: &UpOptions) -> Result<
 async fn follow(
     client: Client,
     c: ProjectContainer,
-    prefix: String,
     ts: bool,
+    printer: LogPrinter,
     tx: mpsc::UnboundedSender<Exited>,
 ) {
     let wait = client.container_wait(&c.id, "next-exit").await;
@@ -61,51 +59,15 @@ async fn follow(
         since: None,
         until: None,
     };
-    let tty = client
-        .container_inspect(&c.id, false)
-        .await
-        .ok()
-        .and_then(|v| {
-            v.pointer("/Config/Tty")
-                .and_then(serde_json::Value::as_bool)
-        })
-        .unwrap_or(false);
-    if let Ok(mut body) = client.container_logs(&c.id, &opts).await {
-        let mut demux = Demuxer::new();
-        let mut partial: Vec<u8> = Vec::new();
-        while let Ok(Some(chunk)) = body.next().await {
-            let frames: Vec<bytes::Bytes> = if tty {
-                vec![chunk]
-            } else {
-                match demux.push(&chunk) {
-                    Ok(f) => f.into_iter().map(|(_, b)| b).collect(),
-                    Err(_) => vec![chunk],
-                }
-            };
-            for f in frames {
-                partial.extend_from_slice(&f);
-                while let Some(i) = partial.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = partial.drain(..=i).collect();
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(prefix.as_bytes());
-                    let _ = out.write_all(&line);
-                    let _ = out.flush();
-                }
-            }
-        }
-        if !partial.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(prefix.as_bytes());
-            let _ = out.write_all(&partial);
-            let _ = out.write_all(b"\n");
-        }
+    if let Err(e) = logs::stream(&client, &c, &opts, &printer).await {
+        tracing::debug!("log stream of {}: {e}", c.name);
     }
     let code = match wait {
         Ok(w) => w.status().await.unwrap_or(-1),
         Err(_) => -1,
     };
+    printer.status(&logs::display_name(&c), &format!("exited with code {code}"));
     let _ = tx.send(Exited {
-        name: c.name,
         service: c.service,
         code,
     });
@@ -149,22 +111,20 @@ pub async fn run(
     .into_iter()
     .filter(|c| services.contains(&c.service))
     .collect();
-    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<String> = list.iter().map(logs::display_name).collect();
     println!("Attaching to {}", names.join(", "));
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let printer = LogPrinter::stdout(PrinterOptions::for_stdout(a.no_color, a.no_log_prefix));
+    for n in &names {
+        printer.register(n);
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut running = 0usize;
     for c in list.iter().filter(|c| c.is_running()) {
-        let prefix = if a.no_log_prefix {
-            String::new()
-        } else {
-            format!("{:width$}  | ", c.name)
-        };
         tokio::spawn(follow(
             client.clone(),
             c.clone(),
-            prefix,
             a.timestamps,
+            printer.clone(),
             tx.clone(),
         ));
         running += 1;
@@ -182,7 +142,6 @@ pub async fn run(
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
                 running -= 1;
-                println!("{} exited with code {}", ev.name, ev.code);
                 if abort || (a.abort_on_container_failure && ev.code != 0) {
                     eprintln!("Aborting on container exit...");
                     ops::apply(client, &project.name, Some(project), &all, &Op::Stop(a.timeout), &progress).await?;
