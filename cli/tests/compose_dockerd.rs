@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../tests/support/netns.rs"]
-mod netns;
 
 /// A private dockerd (with its managed containerd) in this test's network namespace. On drop
 /// every other process of the namespace (containerd shims included) is killed and the mounts
@@ -26,7 +24,7 @@ impl Dockerd {
             eprintln!("SKIPPED: dockerd is not installed (scripts/setup installs docker.io)");
             return None;
         }
-        netns::isolate();
+        common::netns::isolate();
         let dir = tempfile::tempdir().expect("tempdir");
         let sock = dir.path().join("docker.sock");
         let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../../tests/support/netns.rs"]
-mod netns;
+pub mod netns;
 
 /// The base image the examples and the compose tests build on.
 pub const BASE_IMAGE: &str = "berth-examples/busybox:latest";

@@ -68,7 +68,11 @@ fn scan(root: &Path, ignore: &[String], include: &[String]) -> Snapshot {
             };
             if m.is_dir() {
                 stack.push(p);
-            } else if include.is_empty() || include.iter().any(|i| excluded(&r, &[i.clone()])) {
+            } else if include.is_empty()
+                || include
+                    .iter()
+                    .any(|i| excluded(&r, std::slice::from_ref(i)))
+            {
                 out.insert(p, (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
             }
         }
@@ -163,7 +167,10 @@ async fn exec(client: &Client, id: &str, cmd: Vec<String>) -> Result<()> {
         .ctx(|| "exec start".into())?;
     // Wait for it, so a following restart does not cut it short.
     for _ in 0..600 {
-        let st = client.exec_inspect(&eid).await.ctx(|| "exec inspect".into())?;
+        let st = client
+            .exec_inspect(&eid)
+            .await
+            .ctx(|| "exec inspect".into())?;
         if st.running != Some(true) {
             break;
         }
@@ -203,8 +210,7 @@ async fn apply(
         let target = r.rule.target.clone().unwrap_or_else(|| "/".into());
         eprintln!("Syncing service \"{svc}\" after {n} changes were detected");
         // A single watched file syncs to the target path itself.
-        let (dest, tar_root) = if r.root.is_file() || (changed.len() == 1 && changed[0] == r.root)
-        {
+        let (dest, tar_root) = if r.root.is_file() || (changed.len() == 1 && changed[0] == r.root) {
             let parent = Path::new(&target)
                 .parent()
                 .map(|p| p.to_string_lossy().into_owned())
@@ -221,7 +227,12 @@ async fn apply(
         for c in &list {
             if let Some(t) = &tar {
                 // Make sure the target directory exists before unpacking into it.
-                exec(client, &c.id, vec!["mkdir".into(), "-p".into(), dest.clone()]).await?;
+                exec(
+                    client,
+                    &c.id,
+                    vec!["mkdir".into(), "-p".into(), dest.clone()],
+                )
+                .await?;
                 client
                     .archive_put(&c.id, &dest, Client::body_of(t.clone()), false)
                     .await
@@ -230,7 +241,11 @@ async fn apply(
             if !removed.is_empty() {
                 let mut cmd = vec!["rm".to_string(), "-rf".to_string()];
                 for p in removed {
-                    cmd.push(format!("{}/{}", target.trim_end_matches('/'), rel(&r.root, p)));
+                    cmd.push(format!(
+                        "{}/{}",
+                        target.trim_end_matches('/'),
+                        rel(&r.root, p)
+                    ));
                 }
                 exec(client, &c.id, cmd).await?;
             }
