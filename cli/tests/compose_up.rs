@@ -491,3 +491,44 @@ services:
     assert_eq!(started("rst-other-1"), other0);
     d.compose_ok(&p, &["down", "-t", "1"]);
 }
+
+// The agent tests' registry fixture; it isolates through `super::netns`.
+use common::netns;
+#[path = "../../agent/tests/common/registry.rs"]
+#[allow(dead_code)]
+mod registry;
+
+#[test]
+fn build_and_push_to_a_local_registry() {
+    let d = Daemon::start();
+    let reg = registry::Registry::start(registry::Auth::None);
+    let image = format!("{}/pushme:1", reg.host());
+    let p = d.project(
+        "pusher",
+        &format!(
+            "name: pusher\nservices:\n  app:\n    build: .\n    image: {image}\n    command: [\"cat\", \"/built\"]\n"
+        ),
+    );
+    std::fs::write(
+        p.join("Dockerfile"),
+        "FROM berth-examples/busybox:latest\nRUN echo built > /built\n",
+    )
+    .unwrap();
+    let e = err(&d.compose(&p, &["build", "app"]));
+    assert!(e.contains("Built"), "{e}");
+    d.compose_ok(&p, &["push", "app"]);
+    let tags = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            &format!("http://{}/v2/pushme/tags/list", reg.host()),
+        ])
+        .output()
+        .unwrap();
+    assert!(out(&tags).contains("\"1\""), "{}", out(&tags));
+    // Pulled back by a fresh `up` after the local copy is gone.
+    d.ok(&["rmi", &image]);
+    let o = d.compose(&p, &["up", "-d", "--no-build", "app"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("Pulled"), "{}", err(&o));
+    d.compose_ok(&p, &["down"]);
+}

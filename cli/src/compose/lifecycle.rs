@@ -371,6 +371,42 @@ pub async fn pull_cmd(args: &ComposeArgs, a: &PullArgs, client: &Client) -> Resu
     Ok(())
 }
 
+/// Flags of `compose push`.
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Push what it can and ignores images with push failures.
+    #[arg(long)]
+    pub ignore_push_failures: bool,
+    /// Push without printing progress information.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also push images of services declared as dependencies.
+    #[arg(long)]
+    pub include_deps: bool,
+    /// Services.
+    pub services: Vec<String>,
+}
+
+/// `compose push`: the images of services that name one (compose skips the others).
+pub async fn push_cmd(args: &ComposeArgs, a: &PushArgs, client: &Client) -> Result<()> {
+    let project = project(args)?;
+    let selected = up::selection(&project, &a.services, !a.include_deps)?;
+    let progress = Progress::new(a.quiet);
+    for name in &selected {
+        let Some(s) = project.services.get(name) else {
+            continue;
+        };
+        let Some(image) = &s.image else {
+            continue;
+        };
+        match images::push(client, name, image, &progress).await {
+            Err(e) if a.ignore_push_failures => progress.warn(&e.to_string()),
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
 /// Flags of `compose build`.
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {

@@ -67,6 +67,8 @@ pub enum ComposeCommand {
     Pull(lifecycle::PullArgs),
     /// Build or rebuild services.
     Build(lifecycle::BuildArgs),
+    /// Push service images.
+    Push(lifecycle::PushArgs),
     /// Run a one-off command on a service.
     Run(run::RunArgs),
     /// Watch build context for service and rebuild/refresh containers when files are updated.
@@ -120,6 +122,7 @@ pub fn run(args: ComposeArgs, conn: &ConnArgs) -> anyhow::Result<()> {
             }
             ComposeCommand::Pull(a) => lifecycle::pull_cmd(&args, a, &client).await,
             ComposeCommand::Build(a) => lifecycle::build_cmd(&args, a, &client).await,
+            ComposeCommand::Push(a) => lifecycle::push_cmd(&args, a, &client).await,
             ComposeCommand::Run(a) => run::run_cmd(&args, a, &client).await,
             ComposeCommand::Watch(a) => watch::watch_cmd(&args, a, &client).await,
         }

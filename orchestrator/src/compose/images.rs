@@ -82,6 +82,22 @@ pub async fn pull(client: &Client, service: &str, image: &str, progress: &Progre
     Ok(())
 }
 
+/// Pushes one image, reporting progress.
+pub async fn push(client: &Client, service: &str, image: &str, progress: &Progress) -> Result<()> {
+    let (repo, tag) = repo_tag(image);
+    progress.event(Kind::Image, image, "Pushing");
+    let stream = client
+        .push(repo, tag, None)
+        .await
+        .ctx(|| format!("pushing image {image} of service {service}"))?;
+    stream
+        .for_each(|_| {})
+        .await
+        .ctx(|| format!("pushing image {image} of service {service}"))?;
+    progress.event(Kind::Image, image, "Pushed");
+    Ok(())
+}
+
 /// The build context directory of a service.
 fn context_dir(project: &Project, service: &Service) -> PathBuf {
     let ctx = service
