@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// A private dockerd (with its managed containerd) in this test's network namespace. On drop
-/// every other process of the namespace (containerd shims included) is killed and the mounts
-/// below its directory are lazily unmounted.
+/// its containers are removed, dockerd stopped, every process started for it (containerd and
+/// its shims name its directory) killed, and the mounts below its directory lazily unmounted.
 struct Dockerd {
     host: String,
     dir: tempfile::TempDir,

@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use berth_client::Client;
+use bollard_stubs::models::MountPoint;
 use compose_spec::hash::service_hash;
 use compose_spec::model::{DependencyCondition, Project, Service};
 use futures_util::future::{FutureExt, LocalBoxFuture, Shared, join_all};
-use bollard_stubs::models::MountPoint;
 use serde_json::Value;
 
 use super::containers::{self, ProjectContainer, Select};
@@ -206,15 +206,13 @@ pub async fn up(
                 s.depends_on
                     .iter()
                     .filter_map(|(d, dep)| {
-                        futures
-                            .get(d)
-                            .map(|f| Dep {
-                                name: d.clone(),
-                                condition: dep.condition,
-                                required: dep.required,
-                                restart: dep.restart,
-                                done: f.clone(),
-                            })
+                        futures.get(d).map(|f| Dep {
+                            name: d.clone(),
+                            condition: dep.condition,
+                            required: dep.required,
+                            restart: dep.restart,
+                            done: f.clone(),
+                        })
                     })
                     .collect()
             })
@@ -462,9 +460,8 @@ async fn converge(run: &Run<'_>, name: &str, restart_due: bool) -> Result<()> {
                         .container_remove(&c.id, true, false)
                         .await
                         .ctx(|| format!("removing container {}", c.name))?;
-                    let id =
-                        create_container(run, s, number, &hash, image_id.as_deref(), Some(c))
-                            .await?;
+                    let id = create_container(run, s, number, &hash, image_id.as_deref(), Some(c))
+                        .await?;
                     let cname = container_name(run.project, s, number);
                     run.progress.event(Kind::Container, &cname, "Recreated");
                     if run.opts.start {
