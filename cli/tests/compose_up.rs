@@ -113,7 +113,7 @@ fn up_converges_and_down_cleans() {
     assert_ne!(inspect(&d, "conv-web-1", "{{.Id}}"), id);
 
     // Scale up and down by container number.
-    let o = d.compose(&p, &["up", "-d", "--scale", "worker=3"]);
+    let o = d.compose(&p, &["--parallel", "1", "up", "-d", "--scale", "worker=3"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(
         names(&d, "conv"),

@@ -41,6 +41,13 @@ pub fn project_or_name(args: &ComposeArgs) -> Result<(String, Option<Project>)> 
     }
 }
 
+/// `--parallel N` (N <= 0: unlimited).
+fn parallel(args: &ComposeArgs) -> Option<usize> {
+    args.parallel
+        .filter(|n| *n > 0)
+        .and_then(|n| usize::try_from(n).ok())
+}
+
 fn parse_pull(s: &str) -> Result<PullOverride> {
     Ok(match s {
         "always" => PullOverride::Always,
@@ -184,6 +191,7 @@ pub async fn up_cmd(args: &ComposeArgs, a: &UpArgs, client: &Client) -> Result<(
     opts.wait = a.wait;
     opts.wait_timeout = a.wait_timeout.map(Duration::from_secs);
     opts.timeout = a.timeout;
+    opts.parallel = parallel(args);
     let progress = Progress::new(false);
     up::up(client, &project, &opts, &progress).await?;
     if a.detach || a.wait || a.no_start {
@@ -197,6 +205,7 @@ pub async fn create_cmd(args: &ComposeArgs, a: &CreateArgs, client: &Client) -> 
     let project = project(args)?;
     let mut opts = a.options()?;
     opts.start = false;
+    opts.parallel = parallel(args);
     up::up(client, &project, &opts, &Progress::new(false)).await?;
     Ok(())
 }

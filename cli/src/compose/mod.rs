@@ -34,6 +34,14 @@ pub struct ComposeArgs {
     /// Alternate working directory (default: the directory of the first Compose file).
     #[arg(long = "project-directory", global = true)]
     pub project_directory: Option<PathBuf>,
+    /// Control max parallelism, -1 for unlimited.
+    #[arg(
+        long,
+        global = true,
+        env = "COMPOSE_PARALLEL_LIMIT",
+        allow_negative_numbers = true
+    )]
+    pub parallel: Option<i64>,
     #[command(subcommand)]
     pub command: ComposeCommand,
 }

@@ -57,6 +57,8 @@ pub struct UpOptions {
     pub wait_timeout: Option<Duration>,
     /// `--timeout` for stopping containers that are replaced.
     pub timeout: Option<i64>,
+    /// `--parallel`: at most this many engine operations at once (unlimited when `None`).
+    pub parallel: Option<usize>,
 }
 
 /// The services an operation on `names` touches: those named plus, unless `no_deps`, every
@@ -144,6 +146,8 @@ struct Run<'a> {
     existing: Vec<ProjectContainer>,
     /// A container ID of each converged service (for `service:x` references).
     refs: RefCell<HashMap<String, String>>,
+    /// Bounds concurrent creates and starts (`--parallel`).
+    limit: Option<tokio::sync::Semaphore>,
     /// Services some of whose containers were replaced (for `depends_on.restart`).
     recreated: RefCell<HashSet<String>>,
     /// Root causes, in the order they happened.
@@ -194,6 +198,10 @@ pub async fn up(
         existing,
         refs: RefCell::default(),
         recreated: RefCell::default(),
+        limit: opts
+            .parallel
+            .filter(|n| *n > 0)
+            .map(tokio::sync::Semaphore::new),
         errors: RefCell::default(),
     };
     let mut futures: HashMap<String, ServiceFuture> = HashMap::new();
@@ -503,6 +511,10 @@ async fn create_container(
     image_id: Option<&str>,
     replaces: Option<&ProjectContainer>,
 ) -> Result<String> {
+    let _permit = match &run.limit {
+        Some(l) => l.acquire().await.ok(),
+        None => None,
+    };
     let name = container_name(run.project, s, number);
     let refs = run.refs.borrow().clone();
     let spec = ContainerSpec {
@@ -569,6 +581,10 @@ async fn create_container(
 }
 
 async fn start_container(run: &Run<'_>, id: &str, name: &str) -> Result<()> {
+    let _permit = match &run.limit {
+        Some(l) => l.acquire().await.ok(),
+        None => None,
+    };
     run.progress.event(Kind::Container, name, "Starting");
     if let Err(e) = run.client.container_start(id).await {
         run.progress.event(Kind::Container, name, "Error");
