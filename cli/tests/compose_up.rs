@@ -532,3 +532,41 @@ fn build_and_push_to_a_local_registry() {
     assert!(err(&o).contains("Pulled"), "{}", err(&o));
     d.compose_ok(&p, &["down"]);
 }
+
+#[test]
+fn a_port_conflict_names_the_container_and_stops_dependents() {
+    let d = Daemon::start();
+    let p = d.project(
+        "clash",
+        r#"
+name: clash
+services:
+  a:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    ports: ["18090:80"]
+  b:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    ports: ["18090:80"]
+    depends_on: [a]
+  c:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "3600"]
+    depends_on: [b]
+"#,
+    );
+    let o = d.compose(&p, &["up", "-d"]);
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(e.contains("clash-b-1"), "{e}");
+    assert!(e.contains("port is already allocated"), "{e}");
+    // a runs, b is left created for inspection, c was never created.
+    assert_eq!(inspect(&d, "clash-a-1", "{{.State.Status}}"), "running");
+    assert_eq!(inspect(&d, "clash-b-1", "{{.State.Status}}"), "created");
+    assert!(!names(&d, "clash").contains(&"clash-c-1".to_string()));
+    d.compose_ok(&p, &["down", "-t", "1"]);
+    assert!(names(&d, "clash").is_empty());
+}
