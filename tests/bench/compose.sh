@@ -12,8 +12,10 @@
 #      50 running services of the last case (and, with BENCH_PS500=1, on 500 created ones).
 #      Target < 100 ms.
 #
-# Each figure is the median of REPS runs. berthd runs in the host's network namespace; dockerd in
-# one of its own, so that its iptables rules and docker0 never touch the host. The script checks
+# For 1 and 2 it also records the CPU time (user + system) of the compose client process: the
+# compose layer's own cost, apart from what the daemon spends. Each figure is the median of REPS
+# runs. berthd runs in the host's network namespace; dockerd in one of its own, so that its
+# iptables rules and docker0 never touch the host. The script checks
 # that `nft list ruleset`, the host's links and mounts are the same before and after.
 #
 #   tests/bench/compose.sh [REPS] [SIZES]   (defaults 3, "10 50"; run from the workspace root,
@@ -59,23 +61,21 @@ cleanup() {
         xargs -r docker -H "unix://$s" network rm >/dev/null 2>&1
     fi
   done
-  for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-  i=0; while [ $i -lt 150 ]; do
-    alive=""; for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ -z "$alive" ] && break; i=$((i+1)); sleep 0.1
-  done
-  for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
-  # berthd keeps its default bridge and nftables table when it exits (to pick them up again on
-  # restart); they are named after a hash of its root, which goes with this run.
-  TAG=$(printf %s "$W/berth-root" | sha256sum | cut -c1-6)
-  nft delete table ip "berth-$TAG" 2>/dev/null
-  ip link del "berth0$TAG" 2>/dev/null
-  # Whatever dockerd left (containerd, shims) lives in its namespace.
-  if [ -e "/run/netns/$NS" ]; then
-    ip netns pids "$NS" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    sleep 0.2
-    ip netns del "$NS" 2>/dev/null || true
+  # The daemons are this shell's children: wait for them, with a watchdog for a stuck one.
+  if [ -n "$PIDS" ]; then
+    kill $PIDS 2>/dev/null
+    (sleep 15; kill -9 $PIDS 2>/dev/null) &
+    WATCHDOG=$!
+    wait $PIDS 2>/dev/null
+    kill "$WATCHDOG" 2>/dev/null
   fi
+  # berthd keeps its default bridge and nftables table when it exits (to pick them up again on
+  # restart); they are named after a hash of its root, which goes with this run. Whatever
+  # dockerd left (containerd, shims) lives in its namespace.
+  TAG=$(printf %s "$W/berth-root" | sha256sum | cut -c1-6)
+  nft list table ip "berth-$TAG" >/dev/null 2>&1 && nft delete table ip "berth-$TAG"
+  [ -e "/sys/class/net/berth0$TAG" ] && ip link del "berth0$TAG"
+  [ -e "/run/netns/$NS" ] && { ip netns pids "$NS" | xargs -r kill -9; sleep 0.2; ip netns del "$NS"; }
   grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   nft list ruleset >"$W/nft.after" 2>/dev/null || true
   ip -o link | awk -F': ' '{print $2}' | sort >"$W/links.after"
@@ -117,28 +117,37 @@ done
 "$T/berth" -H "unix://$W/berthd.sock" import "$W/rootfs.tar" "$IMAGE" >/dev/null
 docker -H "unix://$W/dockerd.sock" import "$W/rootfs.tar" "$IMAGE" >/dev/null
 
-# The three tools: berth compose + berthd, docker-compose + dockerd, berth compose + dockerd.
-tool() { # tool NAME PROJECT FILE ARGS...
-  # sh has no locals: names of their own, so the callers' loop variables survive.
-  _tn=$1; _tp=$2; _tf=$3; shift 3
-  case $_tn in
-    berth) "$T/berth" compose -H "unix://$W/berthd.sock" -p "b$_tp" -f "$_tf" "$@" ;;
-    peer) DOCKER_HOST="unix://$W/dockerd.sock" docker-compose -p "d$_tp" -f "$_tf" "$@" ;;
-    layer) "$T/berth" compose -H "unix://$W/dockerd.sock" -p "x$_tp" -f "$_tf" "$@" ;;
-  esac
-}
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
-# timed NAME CASE OP PROJECT FILE ARGS...: appends "NAME CASE OP seconds" to $W/times, or
-# "NAME CASE OP fail" with the tool's output kept in $W/fail.NAME.CASE.OP.
+# The three tools, as a script so that the timer below can run it: berth compose + berthd,
+# docker-compose + dockerd, berth compose + dockerd.
+cat >"$W/tool" <<EOT
+#!/bin/sh
+n=\$1; p=\$2; f=\$3; shift 3
+case \$n in
+  berth) exec "$T/berth" compose -H "unix://$W/berthd.sock" -p "b\$p" -f "\$f" "\$@" ;;
+  peer) DOCKER_HOST="unix://$W/dockerd.sock" exec docker-compose -p "d\$p" -f "\$f" "\$@" ;;
+  layer) exec "$T/berth" compose -H "unix://$W/dockerd.sock" -p "x\$p" -f "\$f" "\$@" ;;
+esac
+EOT
+tool() { sh "$W/tool" "$@"; }
+# Wall time and the CPU time (user + system) of the compose client itself: the latter is the
+# compose layer's own cost, whatever the daemon behind it spends.
+cat >"$W/timeit.py" <<'EOT'
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[2:])
+wall = time.monotonic() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{wall:.3f} {ru.ru_utime + ru.ru_stime:.3f}\n")
+sys.exit(rc)
+EOT
+# timed NAME CASE OP PROJECT FILE ARGS...: appends "NAME CASE OP wall-s client-cpu-s" to
+# $W/times, or "NAME CASE OP fail fail" with the tool's output kept in $W/fail.NAME.CASE.OP.
 timed() {
   _n=$1; _c=$2; _o=$3; shift 3
-  _t0=$(now)
-  if tool "$_n" "$@" >"$W/out" 2>&1; then
-    _t1=$(now)
-    echo "$_n $_c $_o $(echo "$_t0 $_t1" | awk '{printf "%.3f", ($2-$1)/1e9}')" >>"$W/times"
+  if python3 "$W/timeit.py" "$W/t" sh "$W/tool" "$_n" "$@" >"$W/out" 2>&1; then
+    echo "$_n $_c $_o $(cat "$W/t")" >>"$W/times"
   else
-    echo "$_n $_c $_o fail" >>"$W/times"
+    echo "$_n $_c $_o fail fail" >>"$W/times"
     cp "$W/out" "$W/fail.$_n.$_c.$_o"
     echo "$_n $_c $_o failed: $(tail -3 "$W/out" | tr '\n' ' ')" >&2
   fi
@@ -193,36 +202,35 @@ if [ -n "${BENCH_PS500:-}" ]; then
 fi
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work); $REPS runs a case, medians"
-python3 - "$W" "$REPS" <<'EOP'
+python3 - "$W" <<'EOP'
 import json, os, statistics, sys
-w, reps = sys.argv[1], sys.argv[2]
-t = {}
+w = sys.argv[1]
+t, cases = {}, []
 for line in open(os.path.join(w, "times")):
-    n, c, o, v = line.split()
-    t.setdefault((n, c, o), []).append(v)
-
-def med(key):
-    v = t.get(key, [])
-    if not v or "fail" in v:
-        return None
-    return statistics.median(float(x) for x in v)
-
-cases = []
-for n, c, o, _ in (l.split() for l in open(os.path.join(w, "times"))):
+    n, c, o, wall, cpu = line.split()
+    t.setdefault((n, c, o), []).append((wall, cpu))
     if (c, o) not in cases and c != "created-500":
         cases.append((c, o))
+
+def med(key, i):
+    # Over the runs that succeeded; the failures are listed with the runs.
+    v = [float(x[i]) for x in t.get(key, []) if x[i] != "fail"]
+    return statistics.median(v) if v else None
+
 fmt = lambda x: "fail" if x is None else f"{x:.2f}"
-print(f"{'case':<22} {'berth s':>8} {'peer s':>8} {'ratio':>7} {'target':>7}  met")
-for title, a, b, target in (("berth compose + berthd vs docker-compose 1.29 + dockerd", "berth", "peer", 0.1),
-                            ("compose layer: berth compose vs docker-compose 1.29, both on dockerd", "layer", "peer", 0.3)):
+for title, a, b, target in (("berth compose + berthd vs docker-compose 1.29 + dockerd: wall s", "berth", "peer", 0.1),
+                            ("compose layer: berth compose vs docker-compose 1.29, both on dockerd: wall s; client CPU s", "layer", "peer", 0.3)):
     print(f"-- {title}")
+    print(f"{'case':<22} {'berth':>7} {'peer':>7} {'ratio':>7} {'target':>7}  {'met':<8} {'cpu b':>6} {'cpu p':>6} {'ratio':>7}")
     for c, o in cases:
-        x, y = med((a, c, o)), med((b, c, o))
+        x, y = med((a, c, o), 0), med((b, c, o), 0)
         ratio = x / y if x is not None and y else None
         ok = "-" if ratio is None else ("met" if ratio <= target else "not met")
-        print(f"{c + ' ' + o:<22} {fmt(x):>8} {fmt(y):>8} {fmt(ratio) + 'x' if ratio else '-':>7} {'<=' + str(target):>7}  {ok}")
+        cx, cy = med((a, c, o), 1), med((b, c, o), 1)
+        cr = f"{cx / cy:.3f}x" if cx is not None and cy else "-"
+        print(f"{c + ' ' + o:<22} {fmt(x):>7} {fmt(y):>7} {fmt(ratio) + 'x' if ratio else '-':>7} {'<=' + str(target):>7}  {ok:<8} {fmt(cx):>6} {fmt(cy):>6} {cr:>7}")
     for c, o in cases:
-        print(f"   runs {a} {c} {o}: {' '.join(t.get((a, c, o), []))}; {b}: {' '.join(t.get((b, c, o), []))}")
+        print(f"   runs (wall) {a} {c} {o}: {' '.join(x[0] for x in t.get((a, c, o), []))}; {b}: {' '.join(x[0] for x in t.get((b, c, o), []))}")
 print("-- berth compose, no peer (target < 100 ms)")
 for name, label in (("config.json", "config, 500 services (no daemon)"),
                     *((f, f"ps, {f[3:-5]} running services") for f in sorted(os.listdir(w)) if f.startswith("ps-") and f != "ps-500.json"),
@@ -232,8 +240,9 @@ for name, label in (("config.json", "config, 500 services (no daemon)"),
         continue
     ms = json.load(open(p))["results"][0]["median"] * 1000
     print(f"{label:<36} {ms:8.1f} ms  {'met' if ms < 100 else 'not met'}")
-if ("berth", "created-500", "create") in t:
-    print(f"create, 500 services: {' '.join(t[('berth', 'created-500', 'create')])} s; down: {' '.join(t.get(('berth', 'created-500', 'down'), []))} s")
+for o in ("create", "down"):
+    if ("berth", "created-500", o) in t:
+        print(f"{o}, 500 services (berth): {' '.join(x[0] for x in t[('berth', 'created-500', o)])} s wall")
 EOP
 for f in "$W"/fail.*; do
   [ -e "$f" ] || continue
