@@ -5,7 +5,7 @@
 //! as with Docker.
 
 use super::dns::Dns;
-use super::{NetworkRecord, NetworkService, lock};
+use super::{EndpointRecord, NetworkRecord, NetworkService, lock};
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -72,8 +72,26 @@ impl NetworkService {
         lock(&self.inner.discovery.registered).retain(|(n, _)| n != network_id);
     }
 
+    /// Registers the endpoints a container start just made (cheaper than [`refresh_dns`],
+    /// which reads every endpoint of the store).
+    pub(super) fn register_dns(&self, made: &[(&NetworkRecord, &EndpointRecord)]) {
+        let d = &self.inner.discovery;
+        let mut registered = lock(&d.registered);
+        for (_, e) in made.iter().filter(|(n, _)| has_dns(n)) {
+            let key = (e.network_id.clone(), e.container_id.clone());
+            if registered.insert(key) {
+                d.dns.add_endpoint(
+                    &e.network_id,
+                    &e.container_id,
+                    IpAddr::V4(e.ip),
+                    e.dns_names.clone(),
+                );
+            }
+        }
+    }
+
     /// Registers every endpoint of the store with the server and forgets the ones gone; called
-    /// after each change of endpoints (start, stop, connect, disconnect, repair).
+    /// after changes other than a start (stop, connect, disconnect, repair).
     pub(super) fn refresh_dns(&self) {
         let (Ok(recs), Ok(eps)) = (self.records(), self.all_endpoints()) else {
             return;

@@ -61,13 +61,72 @@ fn veth_name(container: &str, net: &str) -> String {
     format!("bv{}", &hex[..11])
 }
 
+/// An endpoint checked and prepared, its address not yet chosen.
+struct LeasePlan {
+    first: u32,
+    last: u32,
+    want: Option<Ipv4Addr>,
+    endpoint: EndpointRecord,
+}
+
+/// Inside a write transaction: takes the wanted or first free address of the plan and records
+/// the lease and the endpoint; `None` when no address is available.
+fn lease_in(
+    txn: &redb::WriteTransaction,
+    plan: &LeasePlan,
+) -> std::result::Result<Option<EndpointRecord>, redb::Error> {
+    let net = &plan.endpoint.network_id;
+    let key_of = |ip: Ipv4Addr| format!("{net}/{ip}");
+    let mut t = txn.open_table(IP_LEASES)?;
+    let ip = match plan.want {
+        Some(ip) if t.get(key_of(ip).as_str())?.is_some() => return Ok(None),
+        Some(ip) => ip,
+        None => {
+            let mut found = None;
+            for a in plan.first..=plan.last {
+                let ip = Ipv4Addr::from(a);
+                if t.get(key_of(ip).as_str())?.is_none() {
+                    found = Some(ip);
+                    break;
+                }
+            }
+            match found {
+                Some(ip) => ip,
+                None => return Ok(None),
+            }
+        }
+    };
+    let container = plan.endpoint.container_id.as_str();
+    t.insert(key_of(ip).as_str(), container)?;
+    let mut e = plan.endpoint.clone();
+    e.ip = ip;
+    e.mac = ipam::mac_string(ipam::mac_for(ip));
+    let json = serde_json::to_vec(&e).unwrap_or_default();
+    txn.open_table(ENDPOINTS)?
+        .insert(format!("{net}/{container}").as_str(), json.as_slice())?;
+    Ok(Some(e))
+}
+
+/// Docker's messages when a plan finds no address.
+fn lease_error(plan: &LeasePlan) -> Error {
+    if plan.want.is_some() {
+        NetworkError::Forbidden("Address already in use".into()).into()
+    } else {
+        NetworkError::Forbidden(
+            "no available IPv4 addresses on this network's address pools".into(),
+        )
+        .into()
+    }
+}
+
 impl NetworkService {
     fn netns_path(&self, container: &str) -> PathBuf {
         self.inner.opts.exec_root.join("netns").join(container)
     }
 
-    /// Picks `want` or the first free address of `n` and records the lease and endpoint.
-    fn lease(
+    /// Checks a request against network `n` and prepares its endpoint; the address is chosen
+    /// later, inside the transaction that records it ([`lease_in`]).
+    fn plan_lease(
         &self,
         n: &NetworkRecord,
         container: &str,
@@ -75,7 +134,7 @@ impl NetworkService {
         hostname: &str,
         req: &EndpointRequest,
         ifname: &str,
-    ) -> Result<EndpointRecord> {
+    ) -> Result<LeasePlan> {
         let subnet = n
             .subnet
             .ok_or_else(|| NetworkError::Invalid(format!("network {} has no subnet", n.name)))?;
@@ -92,10 +151,6 @@ impl NetworkService {
             }
         }
         let pool = n.ip_range.unwrap_or(subnet);
-        let first = pool.network().max(subnet.network() + 1);
-        let last = pool.broadcast().min(subnet.broadcast() - 1);
-        let key_of = |ip: Ipv4Addr| format!("{}/{ip}", n.id);
-        let endpoint_key = format!("{}/{container}", n.id);
         let mut aliases = req.aliases.clone();
         aliases.retain(|a| !a.is_empty());
         let mut dns_names = vec![name.to_string()];
@@ -107,62 +162,42 @@ impl NetworkService {
         if !hostname.is_empty() && !dns_names.iter().any(|d| d == hostname) {
             dns_names.push(hostname.to_string());
         }
-        let want = req.ipv4;
-        let got = self.inner.state.write(|txn| {
-            let mut t = txn.open_table(IP_LEASES)?;
-            let ip = match want {
-                Some(ip) => {
-                    if t.get(key_of(ip).as_str())?.is_some() {
-                        return Ok(None);
-                    }
-                    ip
-                }
-                None => {
-                    let mut found = None;
-                    for a in first..=last {
-                        let ip = Ipv4Addr::from(a);
-                        if t.get(key_of(ip).as_str())?.is_none() {
-                            found = Some(ip);
-                            break;
-                        }
-                    }
-                    match found {
-                        Some(ip) => ip,
-                        None => return Ok(None),
-                    }
-                }
-            };
-            t.insert(key_of(ip).as_str(), container)?;
-            let e = EndpointRecord {
+        Ok(LeasePlan {
+            first: pool.network().max(subnet.network() + 1),
+            last: pool.broadcast().min(subnet.broadcast() - 1),
+            want: req.ipv4,
+            endpoint: EndpointRecord {
                 network_id: n.id.clone(),
                 container_id: container.to_string(),
                 container_name: name.to_string(),
                 endpoint_id: crate::container::name::new_id(),
-                ip,
+                ip: Ipv4Addr::UNSPECIFIED,
                 prefix: subnet.prefix,
                 gateway: n.gateway,
-                mac: ipam::mac_string(ipam::mac_for(ip)),
-                aliases: aliases.clone(),
-                dns_names: dns_names.clone(),
-                static_ip: want.is_some(),
+                mac: String::new(),
+                aliases,
+                dns_names,
+                static_ip: req.ipv4.is_some(),
                 veth: veth_name(container, &n.id),
                 ifname: ifname.to_string(),
-            };
-            let json = serde_json::to_vec(&e).unwrap_or_default();
-            txn.open_table(ENDPOINTS)?
-                .insert(endpoint_key.as_str(), json.as_slice())?;
-            Ok(Some(e))
-        })?;
-        got.ok_or_else(|| {
-            if want.is_some() {
-                NetworkError::Forbidden("Address already in use".into()).into()
-            } else {
-                NetworkError::Forbidden(
-                    "no available IPv4 addresses on this network's address pools".into(),
-                )
-                .into()
-            }
+            },
         })
+    }
+
+    /// Picks `want` or the first free address of `n` and records the lease and endpoint, in a
+    /// transaction of its own (`network connect`).
+    fn lease(
+        &self,
+        n: &NetworkRecord,
+        container: &str,
+        name: &str,
+        hostname: &str,
+        req: &EndpointRequest,
+        ifname: &str,
+    ) -> Result<EndpointRecord> {
+        let plan = self.plan_lease(n, container, name, hostname, req, ifname)?;
+        let got = self.inner.state.write(|txn| lease_in(txn, &plan))?;
+        got.ok_or_else(|| lease_error(&plan))
     }
 
     /// Drops one endpoint's record and lease.
@@ -217,8 +252,14 @@ impl NetworkService {
         let _g = lock(&self.inner.lock);
         let c = req.container_id.as_str();
         let path = self.netns_path(c);
-        // A previous run that died without cleanup.
-        self.teardown_locked(c, false);
+        // A previous run that died without cleanup (checked first: a teardown commits a
+        // transaction, and every fdatasync counts in a container's start).
+        let leftover = path.exists()
+            || self.sandbox_of(c).ok().flatten().is_some()
+            || !self.endpoints_of(c).unwrap_or_default().is_empty();
+        if leftover {
+            self.teardown_locked(c, false);
+        }
         let mut nets = Vec::new();
         for r in &req.endpoints {
             let n = self.get(&r.network)?;
@@ -228,9 +269,16 @@ impl NetworkService {
             nets.push((n, r.clone()));
         }
         let res = (|| -> Result<SandboxInfo> {
-            let mut eps = Vec::new();
+            let mut plans = Vec::new();
             for (i, (n, r)) in nets.iter().enumerate() {
-                eps.push(self.lease(n, c, &req.name, &req.hostname, r, &format!("eth{i}"))?);
+                plans.push(self.plan_lease(
+                    n,
+                    c,
+                    &req.name,
+                    &req.hostname,
+                    r,
+                    &format!("eth{i}"),
+                )?);
             }
             let default_ip = nets
                 .first()
@@ -247,21 +295,33 @@ impl NetworkService {
                     default_ip,
                 )?
             };
-            if let Some(e) = eps.first() {
-                for p in &mut published {
-                    p.ip = e.ip;
+            // Every lease, endpoint and the sandbox in one transaction: one commit per start.
+            let leased = self.inner.state.write(|txn| {
+                let mut eps = Vec::new();
+                for (i, plan) in plans.iter().enumerate() {
+                    match lease_in(txn, plan)? {
+                        Some(e) => eps.push(e),
+                        None => return Ok(Err(i)),
+                    }
                 }
-            }
-            let sb = SandboxRecord {
-                container_id: c.to_string(),
-                netns: path.clone(),
-                ports: published.clone(),
-            };
-            let json = serde_json::to_vec(&sb).unwrap_or_default();
-            self.inner.state.write(|txn| {
+                if let Some(e) = eps.first() {
+                    for p in &mut published {
+                        p.ip = e.ip;
+                    }
+                }
+                let sb = SandboxRecord {
+                    container_id: c.to_string(),
+                    netns: path.clone(),
+                    ports: published.clone(),
+                };
+                let json = serde_json::to_vec(&sb).unwrap_or_default();
                 txn.open_table(SANDBOXES)?.insert(c, json.as_slice())?;
-                Ok(())
+                Ok(Ok(eps))
             })?;
+            let eps = match leased {
+                Ok(eps) => eps,
+                Err(i) => return Err(lease_error(&plans[i])),
+            };
             let mut ns = netns::create(&path)
                 .map_err(|e| NetworkError::Internal(format!("create network namespace: {e}")))?;
             let nsf = std::fs::File::open(&path)
@@ -279,10 +339,13 @@ impl NetworkService {
                 user_network: nets.first().is_some_and(|(n, _)| !n.predefined),
             })
         })();
-        if res.is_err() {
-            self.teardown_locked(c, false);
-        } else {
-            self.refresh_dns();
+        match &res {
+            Ok(info) => {
+                let made: Vec<(&NetworkRecord, &EndpointRecord)> =
+                    nets.iter().map(|(n, _)| n).zip(&info.endpoints).collect();
+                self.register_dns(&made);
+            }
+            Err(_) => self.teardown_locked(c, false),
         }
         res
     }
