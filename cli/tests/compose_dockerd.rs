@@ -126,15 +126,7 @@ impl Drop for Dockerd {
             rm.extend(ids);
             let _ = self.docker(&rm);
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::stop_daemon(&mut self.child, Duration::from_secs(15));
         // containerd and its shims outlive dockerd: those started for this daemon (their
         // command lines name its directory) go too.
         let dir = self.dir.path().to_string_lossy().to_string();
@@ -151,17 +143,7 @@ impl Drop for Dockerd {
                 }
             }
         }
-        let d = self.dir.path().to_string_lossy().to_string();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut targets: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&d))
-            .collect();
-        targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-        for t in targets {
-            let _ = Command::new("umount").args(["-l", t]).status();
-        }
+        common::unmount_below(self.dir.path());
     }
 }
 

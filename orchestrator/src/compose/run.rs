@@ -8,7 +8,7 @@ use compose_spec::hash::service_hash;
 use compose_spec::model::{Project, parse_port, parse_volume};
 
 use super::convert::{self, ContainerSpec};
-use super::error::{ComposeError, Context, Result};
+use super::error::{ComposeError, Result};
 use super::images;
 use super::labels;
 use super::progress::Progress;
@@ -198,34 +198,11 @@ pub async fn create(
             ep.aliases = None;
         }
     }
-    let created = client
-        .container_create(Some(&name), plan.platform.as_deref(), &plan.body)
-        .await
-        .ctx(|| format!("creating container {name} for service \"{}\"", s.name))?;
-    for copy in &plan.copies {
-        let tar = copy.archive().map_err(|e| {
-            ComposeError::Invalid(format!("service \"{}\": {}: {e}", s.name, copy.target))
-        })?;
-        client
-            .archive_put(&created.id, "/", Client::body_of(tar), copy.copy_uid_gid())
-            .await
-            .ctx(|| format!("copying {} into container {name}", copy.target))?;
-    }
-    for (net, mut ep) in plan.extra_networks {
-        if !o.use_aliases {
+    if !o.use_aliases {
+        for (_, ep) in plan.extra_networks.iter_mut() {
             ep.aliases = None;
         }
-        let req = bollard_stubs::models::NetworkConnectRequest {
-            container: created.id.clone(),
-            endpoint_config: Some(ep),
-        };
-        client
-            .network_connect(&net, &req)
-            .await
-            .ctx(|| format!("connecting container {name} to network {net}"))?;
     }
-    Ok(OneOff {
-        id: created.id,
-        name,
-    })
+    let id = up::create_planned(client, &name, &s.name, plan).await?;
+    Ok(OneOff { id, name })
 }

@@ -552,17 +552,27 @@ async fn create_container(
         };
         convert::inherit_volumes(s, &mut plan, &mounts, &image_volumes);
     }
-    let created = run
-        .client
-        .container_create(Some(&name), plan.platform.as_deref(), &plan.body)
+    let id = create_planned(run.client, &name, &s.name, plan).await?;
+    Ok(id)
+}
+
+/// Creates a planned container, copies in the files compose copies (secrets and configs from
+/// `environment:` or `content:`) and connects its further networks; returns its ID.
+pub(super) async fn create_planned(
+    client: &Client,
+    name: &str,
+    service: &str,
+    plan: convert::CreatePlan,
+) -> Result<String> {
+    let created = client
+        .container_create(Some(name), plan.platform.as_deref(), &plan.body)
         .await
-        .ctx(|| format!("creating container {name} for service \"{}\"", s.name))?;
-    // Secrets and configs from `environment:` or `content:` are copied in before start.
+        .ctx(|| format!("creating container {name} for service \"{service}\""))?;
     for copy in &plan.copies {
         let tar = copy.archive().map_err(|e| {
-            ComposeError::Invalid(format!("service \"{}\": {}: {e}", s.name, copy.target))
+            ComposeError::Invalid(format!("service \"{service}\": {}: {e}", copy.target))
         })?;
-        run.client
+        client
             .archive_put(&created.id, "/", Client::body_of(tar), copy.copy_uid_gid())
             .await
             .ctx(|| format!("copying {} into container {name}", copy.target))?;
@@ -572,7 +582,7 @@ async fn create_container(
             container: created.id.clone(),
             endpoint_config: Some(ep),
         };
-        run.client
+        client
             .network_connect(&net, &req)
             .await
             .ctx(|| format!("connecting container {name} to network {net}"))?;
