@@ -640,7 +640,8 @@ impl ContainerService {
         self.emit("kill", &rec, &[("signal", n.to_string())]);
         // Docker waits for a SIGKILLed container to be recorded as exited, so
         // `docker kill x && docker inspect x` already shows the exit code.
-        if n == libc::SIGKILL && !Self::wait_exit(&live, before, Some(Duration::from_secs(10))).await
+        if n == libc::SIGKILL
+            && !Self::wait_exit(&live, before, Some(Duration::from_secs(10))).await
         {
             return Err(ContainerError::Internal(format!(
                 "container {id} did not exit within 10 seconds of SIGKILL"
