@@ -1,5 +1,9 @@
-//! Docker-like output: aligned tables, `--format` templates (`{{.Field}}`, `{{json .}}`,
-//! `table ...`), human sizes and "2 minutes ago".
+//! Docker-like output: aligned tables, `--format` Go templates (`table ...` included), human
+//! sizes and "2 minutes ago".
+
+mod template;
+
+pub use template::{Template, TemplateError};
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -66,8 +70,9 @@ pub type Row = BTreeMap<&'static str, String>;
 pub fn print_rows(rows: &[Row], columns: &[(&str, &'static str)], format: Option<&str>) {
     match format {
         Some(f) if !f.starts_with("table") => {
+            let t = Template::parse(f).unwrap_or_else(|e| fail_parse(&e, 1));
             for r in rows {
-                println!("{}", render(f, r));
+                println!("{}", render_parsed(&t, r));
             }
         }
         Some(f) => {
@@ -79,8 +84,9 @@ pub fn print_rows(rows: &[Row], columns: &[(&str, &'static str)], format: Option
                 .iter()
                 .map(|(h, k)| (*k, (*h).to_string()))
                 .collect();
-            let mut lines = vec![render(tmpl, &header)];
-            lines.extend(rows.iter().map(|r| render(tmpl, r)));
+            let t = Template::parse(tmpl).unwrap_or_else(|e| fail_parse(&e, 1));
+            let mut lines = vec![render_parsed(&t, &header)];
+            lines.extend(rows.iter().map(|r| render_parsed(&t, r)));
             print_aligned(&lines);
         }
         None => {
@@ -130,68 +136,38 @@ fn print_aligned(lines: &[String]) {
     }
 }
 
-/// Renders `{{.Field}}`, `{{json .}}` and `{{json .Field}}`; `\t` stays a tab.
+/// Renders a Go template against a row; `{{.Label "k"}}` reads the row's `Labels`.
+// Part of the module's API for one-off rows; print_rows parses once for all its rows.
+#[allow(dead_code)]
 pub fn render(tmpl: &str, row: &Row) -> String {
-    let obj: serde_json::Map<String, Value> = row
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), Value::String(v.clone())))
-        .collect();
-    render_value(tmpl, &Value::Object(obj))
+    match Template::parse(tmpl) {
+        Ok(t) => render_parsed(&t, row),
+        Err(e) => fail_parse(&e, 1),
+    }
 }
 
-/// Renders a template against a JSON value (used by `inspect -f`, `version -f`, `info -f`).
+/// Renders a Go template against a JSON value (used by `inspect -f`, `version -f`, `info -f`).
+/// Docker's errors end the command: exit 64 for a parse error, 1 for an execution error.
 pub fn render_value(tmpl: &str, v: &Value) -> String {
-    let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = tmpl.as_str();
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let Some(j) = rest[i..].find("}}") else {
-            out.push_str(&rest[i..]);
-            return out;
-        };
-        let expr = rest[i + 2..i + j].trim();
-        out.push_str(&eval(expr, v));
-        rest = &rest[i + j + 2..];
+    match Template::parse(tmpl) {
+        Ok(t) => t.execute(v).unwrap_or_else(|e| fail(&e)),
+        Err(e) => fail_parse(&e, 64),
     }
-    out.push_str(rest);
-    out
 }
 
-fn lookup<'a>(path: &str, v: &'a Value) -> Option<&'a Value> {
-    let mut cur = v;
-    for part in path
-        .trim_start_matches('.')
-        .split('.')
-        .filter(|p| !p.is_empty())
-    {
-        cur = cur.get(part)?;
-    }
-    Some(cur)
+fn render_parsed(t: &Template, row: &Row) -> String {
+    let v = template::row_value(row.iter().map(|(k, v)| (*k, v.as_str())));
+    t.execute(&v).unwrap_or_else(|e| fail(&e))
 }
 
-fn eval(expr: &str, v: &Value) -> String {
-    if let Some(arg) = expr.strip_prefix("json ") {
-        return lookup(arg.trim(), v)
-            .map(Value::to_string)
-            .unwrap_or_default();
-    }
-    match lookup(expr, v) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "<no value>".into(),
-        Some(Value::Array(a)) => format!(
-            "[{}]",
-            a.iter()
-                .map(|x| x
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| x.to_string()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        Some(Value::Object(_)) => "map[...]".into(),
-        Some(other) => other.to_string(),
-    }
+fn fail_parse(e: &TemplateError, code: i32) -> ! {
+    eprintln!("template parsing error: {e}");
+    std::process::exit(code)
+}
+
+fn fail(e: &TemplateError) -> ! {
+    eprintln!("{e}");
+    std::process::exit(1)
 }
 
 #[cfg(test)]
