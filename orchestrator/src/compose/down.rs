@@ -5,10 +5,12 @@ use std::collections::HashSet;
 
 use berth_client::{Client, ClientError};
 use compose_spec::model::Project;
+use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 
 use super::containers::{self, ProjectContainer, Select};
-use super::error::{Context, Result};
+use super::error::{ComposeError, Context, Result};
 use super::images::image_name;
 use super::progress::{Kind, Progress};
 use super::resources;
@@ -67,13 +69,13 @@ pub fn stop_groups(project: Option<&Project>, services: &[String]) -> Vec<Vec<St
 }
 
 /// Stops then removes containers, group by group.
-pub async fn stop_and_remove(
-    client: &Client,
-    project: Option<&Project>,
-    list: &[ProjectContainer],
+pub async fn stop_and_remove<'a>(
+    client: &'a Client,
+    project: Option<&'a Project>,
+    list: &'a [ProjectContainer],
     timeout: Option<i64>,
     volumes: bool,
-    progress: &Progress,
+    progress: &'a Progress,
 ) -> Result<()> {
     let mut services: Vec<String> = Vec::new();
     for c in list {
@@ -81,33 +83,71 @@ pub async fn stop_and_remove(
             services.push(c.service.clone());
         }
     }
-    for group in stop_groups(project, &services) {
-        let tasks = list
-            .iter()
-            .filter(|c| group.contains(&c.service))
-            .map(|c| async move {
-                let svc = project.and_then(|p| p.services.get(&c.service));
-                if c.is_running() {
-                    progress.event(Kind::Container, &c.name, "Stopping");
-                    let t = svc.and_then(|s| stop_timeout(s, timeout)).or(timeout);
-                    let sig = svc.and_then(|s| s.stop_signal.as_deref());
-                    match client.container_stop(&c.id, t, sig).await {
-                        Ok(()) | Err(ClientError::Daemon { status: 304, .. }) => {}
-                        Err(e) => return Err(e).ctx(|| format!("stopping container {}", c.name)),
+    // Stops go group by group (dependents first); a stopped container's removal does not
+    // wait for the next groups, it runs beside them.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&ProjectContainer>();
+    let stops = async move {
+        for group in stop_groups(project, &services) {
+            let tasks = list
+                .iter()
+                .filter(|c| group.contains(&c.service))
+                .map(|c| async move {
+                    let svc = project.and_then(|p| p.services.get(&c.service));
+                    if c.is_running() {
+                        progress.event(Kind::Container, &c.name, "Stopping");
+                        let t = svc.and_then(|s| stop_timeout(s, timeout)).or(timeout);
+                        let sig = svc.and_then(|s| s.stop_signal.as_deref());
+                        match client.container_stop(&c.id, t, sig).await {
+                            Ok(()) | Err(ClientError::Daemon { status: 304, .. }) => {}
+                            Err(e) => {
+                                return Err(e).ctx(|| format!("stopping container {}", c.name));
+                            }
+                        }
+                        progress.event(Kind::Container, &c.name, "Stopped");
                     }
-                    progress.event(Kind::Container, &c.name, "Stopped");
+                    Ok(c)
+                });
+            for c in join_all(tasks).await {
+                let _ = tx.send(c?);
+            }
+        }
+        Ok::<(), ComposeError>(())
+    };
+    let remove = |c: &'a ProjectContainer| async move {
+        progress.event(Kind::Container, &c.name, "Removing");
+        match client.container_remove(&c.id, true, volumes).await {
+            Ok(()) | Err(ClientError::Daemon { status: 404, .. }) => {}
+            Err(e) => return Err(e).ctx(|| format!("removing container {}", c.name)),
+        }
+        progress.event(Kind::Container, &c.name, "Removed");
+        Ok(())
+    };
+    let removes = async {
+        let mut pending = FuturesUnordered::new();
+        let mut first_err = None;
+        loop {
+            tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) => pending.push(remove(c)),
+                    None => break,
+                },
+                Some(r) = pending.next(), if !pending.is_empty() => {
+                    if let Err(e) = r {
+                        first_err.get_or_insert(e);
+                    }
                 }
-                progress.event(Kind::Container, &c.name, "Removing");
-                match client.container_remove(&c.id, true, volumes).await {
-                    Ok(()) | Err(ClientError::Daemon { status: 404, .. }) => {}
-                    Err(e) => return Err(e).ctx(|| format!("removing container {}", c.name)),
-                }
-                progress.event(Kind::Container, &c.name, "Removed");
-                Ok(())
-            });
-        join_all(tasks).await.into_iter().collect::<Result<()>>()?;
-    }
-    Ok(())
+            }
+        }
+        while let Some(r) = pending.next().await {
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    };
+    let (stopped, removed) = futures_util::future::join(stops, removes).await;
+    stopped?;
+    removed
 }
 
 /// Runs `down` for project `name` (the model, when a Compose file was found, gives stop order,
