@@ -514,7 +514,7 @@ impl Parser {
                 (alt, Stop::End(_)) => alt,
                 (_, Stop::Eof) => return Err(perr(el, "unexpected EOF")),
                 (_, Stop::Else(l, _)) => {
-                    return Err(perr(l, format!("expected end; found {{{{else}}}}")));
+                    return Err(perr(l, "expected end; found {{else}}"));
                 }
             },
             Stop::Else(el, rest) => match &rest[0].tok {
@@ -577,9 +577,6 @@ fn pipeline(toks: &[Token], line: usize, src: &str, top: bool) -> Result<Pipe> {
             col: first.start - src[..first.start].rfind('\n').map_or(0, |n| n + 1),
             src: src[first.start..last.end].to_string(),
         });
-    }
-    if cmds.is_empty() && (decl.is_empty() || !top) {
-        return Err(perr(line, "missing value for command"));
     }
     if cmds.is_empty() {
         return Err(perr(line, "missing value for command"));
@@ -756,10 +753,10 @@ impl Exec {
                     for (k, e) in pairs {
                         let inner = self.vars.len();
                         match p.decl.as_slice() {
-                            [v] => self.set(&p.decl, p.assign, v, e.clone(), &p.cmds[0])?,
+                            [v] => self.set(p.assign, v, e.clone(), &p.cmds[0])?,
                             [a, b] => {
-                                self.set(&p.decl, p.assign, a, k, &p.cmds[0])?;
-                                self.set(&p.decl, p.assign, b, e.clone(), &p.cmds[0])?;
+                                self.set(p.assign, a, k, &p.cmds[0])?;
+                                self.set(p.assign, b, e.clone(), &p.cmds[0])?;
                             }
                             _ => {}
                         }
@@ -773,7 +770,7 @@ impl Exec {
         Ok(())
     }
 
-    fn set(&mut self, _d: &[String], assign: bool, name: &str, v: Value, cmd: &Cmd) -> Result<()> {
+    fn set(&mut self, assign: bool, name: &str, v: Value, cmd: &Cmd) -> Result<()> {
         if assign {
             match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = v,
@@ -788,10 +785,8 @@ impl Exec {
     /// Evaluates a pipeline and binds its declared variable, if any.
     fn pipe(&mut self, dot: &Value, p: &Pipe) -> Result<Value> {
         let v = self.pipe_value(dot, p)?;
-        if let [name] = p.decl.as_slice()
-            && !matches!(p.cmds.first(), None)
-        {
-            self.set(&p.decl, p.assign, name, v.clone(), &p.cmds[0])?;
+        if let [name] = p.decl.as_slice() {
+            self.set(p.assign, name, v.clone(), &p.cmds[0])?;
         }
         Ok(v)
     }
