@@ -1,6 +1,5 @@
 //! `berth inspect -f` and `--format` with Go templates against a private berthd.
 
-#[allow(dead_code)]
 mod common;
 
 use common::{BASE_IMAGE, Daemon, err};
