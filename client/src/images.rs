@@ -24,6 +24,18 @@ pub fn enc(s: &str) -> String {
     out
 }
 
+/// Splits `name[:tag|@digest]` into the name and the tag or digest (a registry port's colon
+/// is not a tag's).
+pub fn split_reference(s: &str) -> (&str, Option<&str>) {
+    if let Some((n, d)) = s.split_once('@') {
+        return (n, Some(d));
+    }
+    match s.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (s, None),
+    }
+}
+
 /// `X-Registry-Auth`: base64url of the auth JSON, as docker sends it.
 pub fn registry_auth_header(auth: &AuthConfig) -> String {
     let json = serde_json::to_vec(auth).unwrap_or_default();

@@ -104,13 +104,8 @@ async fn follow(stream: JsonStream, quiet: bool) -> Result<Vec<JsonMessage>> {
 
 /// Splits `name[:tag|@digest]` into the image and the tag or digest.
 fn split_ref(s: &str) -> (String, Option<String>) {
-    if let Some((n, d)) = s.split_once('@') {
-        return (n.to_string(), Some(d.to_string()));
-    }
-    match s.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n.to_string(), Some(t.to_string())),
-        _ => (s.to_string(), None),
-    }
+    let (n, t) = berth_client::images::split_reference(s);
+    (n.to_string(), t.map(str::to_string))
 }
 
 /// `pull` flags.

@@ -47,15 +47,13 @@ pub fn image_name(project: &Project, service: &Service) -> String {
     }
 }
 
-/// Splits `repo[:tag]` (not a digest, not a registry port) into repo and tag.
+/// `repo` and `tag` (default `latest`) of a reference; a digest reference is passed whole.
 fn repo_tag(image: &str) -> (&str, &str) {
     if image.contains('@') {
         return (image, "");
     }
-    match image.rfind(':') {
-        Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
-        _ => (image, "latest"),
-    }
+    let (repo, tag) = berth_client::images::split_reference(image);
+    (repo, tag.unwrap_or("latest"))
 }
 
 async fn image_id(client: &Client, image: &str) -> Result<Option<String>> {

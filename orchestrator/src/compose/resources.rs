@@ -8,7 +8,7 @@ use bollard_stubs::models::{Ipam, IpamConfig, NetworkCreateRequest, VolumeCreate
 use compose_spec::model::Project;
 use serde_json::Value;
 
-use super::convert::network_name;
+use super::convert::{network_name, volume_name};
 use super::error::{ComposeError, Context, Result};
 use super::labels;
 use super::progress::{Kind, Progress};
@@ -157,23 +157,10 @@ fn check_network_labels(v: &Value, project: &Project, key: &str, name: &str, p: 
     }
 }
 
-/// The engine's name of a project volume key.
-pub fn volume_name(project: &Project, key: &str) -> String {
-    match project.volumes.get(key) {
-        Some(v) => match (&v.name, v.external.external, &v.external.name) {
-            (_, true, Some(ext)) => ext.clone(),
-            (Some(name), _, _) => name.clone(),
-            (None, true, None) => key.to_string(),
-            (None, false, _) => format!("{}_{key}", project.name),
-        },
-        None => format!("{}_{key}", project.name),
-    }
-}
-
 /// Creates the project's named volumes that are missing; checks external ones exist.
 pub async fn ensure_volumes(client: &Client, project: &Project, progress: &Progress) -> Result<()> {
     for (key, vol) in &project.volumes {
-        let name = volume_name(project, key);
+        let name = volume_name(project, key).unwrap_or_else(|| format!("{}_{key}", project.name));
         match client.volume_inspect(&name).await {
             Ok(_) => continue,
             Err(e) if is_not_found(&e) => {}

@@ -319,6 +319,30 @@ async fn service_task(
     }
 }
 
+/// What the waits look at in `State` of a container's inspect.
+struct State {
+    status: String,
+    health: Option<String>,
+    code: i64,
+}
+
+async fn state_of(client: &Client, id: &str) -> berth_client::Result<State> {
+    let v = client.container_inspect(id, false).await?;
+    let st = v.get("State").cloned().unwrap_or(Value::Null);
+    Ok(State {
+        status: st
+            .get("Status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        health: st
+            .pointer("/Health/Status")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        code: st.get("ExitCode").and_then(Value::as_i64).unwrap_or(0),
+    })
+}
+
 /// Waits until a dependency satisfies its condition.
 async fn wait_condition(
     run: &Run<'_>,
@@ -344,42 +368,32 @@ async fn wait_condition(
     }
     for c in mine {
         loop {
-            let v = run
-                .client
-                .container_inspect(&c.id, false)
+            let st = state_of(run.client, &c.id)
                 .await
                 .map_err(|e| format!("inspecting container {}: {e}", c.name))?;
-            let st = v.get("State").cloned().unwrap_or(Value::Null);
-            let status = st.get("Status").and_then(Value::as_str).unwrap_or("");
-            let code = st.get("ExitCode").and_then(Value::as_i64).unwrap_or(0);
+            let (status, code) = (st.status.as_str(), st.code);
             match cond {
-                DependencyCondition::ServiceHealthy => {
-                    let health = st
-                        .get("Health")
-                        .and_then(|h| h.get("Status"))
-                        .and_then(Value::as_str);
-                    match health {
-                        Some("healthy") => {
-                            run.progress.event(Kind::Container, &c.name, "Healthy");
-                            break;
-                        }
-                        Some("unhealthy") => {
-                            run.progress.event(Kind::Container, &c.name, "Error");
-                            return Err(format!("container {} is unhealthy", c.name));
-                        }
-                        None => {
-                            return Err(format!(
-                                "container {} has no healthcheck configured",
-                                c.name
-                            ));
-                        }
-                        _ if status == "exited" || status == "dead" => {
-                            run.progress.event(Kind::Container, &c.name, "Error");
-                            return Err(format!("container {} exited ({code})", c.name));
-                        }
-                        _ => {}
+                DependencyCondition::ServiceHealthy => match st.health.as_deref() {
+                    Some("healthy") => {
+                        run.progress.event(Kind::Container, &c.name, "Healthy");
+                        break;
                     }
-                }
+                    Some("unhealthy") => {
+                        run.progress.event(Kind::Container, &c.name, "Error");
+                        return Err(format!("container {} is unhealthy", c.name));
+                    }
+                    None => {
+                        return Err(format!(
+                            "container {} has no healthcheck configured",
+                            c.name
+                        ));
+                    }
+                    _ if status == "exited" || status == "dead" => {
+                        run.progress.event(Kind::Container, &c.name, "Error");
+                        return Err(format!("container {} exited ({code})", c.name));
+                    }
+                    _ => {}
+                },
                 DependencyCondition::ServiceCompletedSuccessfully => {
                     if status == "exited" || status == "dead" {
                         if code == 0 {
@@ -686,17 +700,11 @@ async fn wait_ready(
     for c in list.iter().filter(|c| services.contains(&c.service)) {
         progress.event(Kind::Container, &c.name, "Waiting");
         loop {
-            let v = client
-                .container_inspect(&c.id, false)
+            let st = state_of(client, &c.id)
                 .await
                 .ctx(|| format!("inspecting container {}", c.name))?;
-            let st = v.get("State").cloned().unwrap_or(Value::Null);
-            let status = st.get("Status").and_then(Value::as_str).unwrap_or("");
-            let health = st
-                .get("Health")
-                .and_then(|h| h.get("Status"))
-                .and_then(Value::as_str);
-            match (status, health) {
+            let health = st.health.as_deref();
+            match (st.status.as_str(), health) {
                 ("running", None | Some("healthy")) => {
                     progress.event(
                         Kind::Container,
@@ -716,7 +724,7 @@ async fn wait_ready(
                     )));
                 }
                 ("exited" | "dead", _) => {
-                    let code = st.get("ExitCode").and_then(Value::as_i64).unwrap_or(0);
+                    let code = st.code;
                     if code == 0 {
                         progress.event(Kind::Container, &c.name, "Exited");
                         break;

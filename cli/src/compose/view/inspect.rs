@@ -155,10 +155,8 @@ struct Image {
 
 /// Splits `repo:tag` at the tag's colon (not a registry port's).
 fn repo_tag(reference: &str) -> (String, String) {
-    match reference.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-        _ => (reference.to_string(), String::new()),
-    }
+    let (r, t) = berth_client::images::split_reference(reference);
+    (r.to_string(), t.unwrap_or("").to_string())
 }
 
 /// Runs `compose images`.

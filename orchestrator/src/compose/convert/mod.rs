@@ -71,7 +71,7 @@ pub fn network_name(project: &Project, key: &str) -> String {
 }
 
 /// The engine's name of a project volume key (`None` when the project declares no such volume).
-fn volume_name(project: &Project, key: &str) -> Option<String> {
+pub fn volume_name(project: &Project, key: &str) -> Option<String> {
     let v = project.volumes.get(key)?;
     Some(match (&v.name, v.external.external, &v.external.name) {
         (_, true, Some(ext)) => ext.clone(),
