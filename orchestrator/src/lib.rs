@@ -2,3 +2,4 @@
 //! Docker Engine API (through `berth-client`), so it drives berthd and dockerd alike.
 
 pub mod compose;
+pub mod swarm;

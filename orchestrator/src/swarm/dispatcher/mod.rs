@@ -1,0 +1,3 @@
+//! The dispatcher: the managers' side of the agent sessions.
+
+pub mod proto;

@@ -1,0 +1,47 @@
+//! The wire format between a node agent and the managers (HTTPS with mutual TLS on the
+//! managers' port 2377). One long-poll request carries the heartbeat, the agent's task status
+//! reports and its node description; the answer carries the node's assignments. The agent
+//! repeats the request at once after every answer, so a manager learns within
+//! [`HEARTBEAT_PERIOD`] that a node is gone.
+
+use crate::swarm::state::TaskStatusUpdate;
+use bollard_stubs::models::{NodeDescription, Task};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The path of the session request on every manager.
+pub const SESSION_PATH: &str = "/dispatcher/v1/session";
+
+/// How long a manager holds a session request when nothing changes.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+
+/// A node missing heartbeats this long is marked down and its tasks rescheduled.
+pub const NODE_DOWN_AFTER: Duration = Duration::from_secs(3);
+
+/// One session round trip from an agent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionRequest {
+    /// The node's ID (also in its certificate; the manager checks both agree).
+    pub node_id: String,
+    /// The assignment version the agent already has; the manager answers at once when its own
+    /// is different, otherwise after a change or [`HEARTBEAT_PERIOD`].
+    pub known_version: u64,
+    /// Observed task states changed since the last request.
+    pub statuses: Vec<TaskStatusUpdate>,
+    /// Hostname, platform, resources, engine; sent on the first request of a session.
+    pub description: Option<NodeDescription>,
+}
+
+/// The manager's answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionResponse {
+    /// Version of this assignment set (changes whenever the node's tasks change).
+    pub version: u64,
+    /// Every task assigned to this node whose desired state is not yet reached or that still
+    /// exists on the node: the agent converges its containers to exactly this list.
+    pub tasks: Vec<Task>,
+    /// Addresses (`host:port`) of all managers, to reconnect elsewhere when this one fails.
+    pub managers: Vec<String>,
+    /// True when the node was removed from the swarm: the agent must stop its tasks and leave.
+    pub removed: bool,
+}
