@@ -4,7 +4,7 @@
 //! IDs travel inside the command.
 
 use bollard_stubs::models::{
-    ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Service,
+    ManagerStatus, Network, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Service,
     ServiceSpec, SwarmSpec, Task, TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ pub struct ClusterState {
     pub services: BTreeMap<String, ServiceRecord>,
     /// Tasks by ID, including finished ones kept as history.
     pub tasks: BTreeMap<String, Task>,
+    /// Swarm-scoped networks (driver `overlay`) by ID; each node that runs a task on one
+    /// creates its local part.
+    #[serde(default)]
+    pub networks: BTreeMap<String, Network>,
 }
 
 /// The cluster's identity, settings and credentials.
@@ -151,6 +155,13 @@ pub enum Command {
     },
     /// Observed task states reported by agents; a state never moves backwards.
     TaskStatuses(Vec<TaskStatusUpdate>),
+    /// `network create -d overlay` on a manager (ID and `Created` chosen by the proposer).
+    CreateNetwork(Box<Network>),
+    /// `network rm` of a swarm network; refused while a service uses it.
+    RemoveNetwork {
+        /// The network.
+        id: String,
+    },
 }
 
 /// One observed state report.
@@ -411,6 +422,42 @@ impl ClusterState {
                     task.version = version(index);
                     task.updated_at = Some(at.clone());
                 }
+                Outcome::Done
+            }
+            Command::CreateNetwork(network) => {
+                let id = network.id.clone().unwrap_or_default();
+                let name = network.name.clone().unwrap_or_default();
+                if self.networks.values().any(|n| n.name.as_deref() == Some(&name)) {
+                    return Outcome::Conflict(format!("network with name {name} already exists"));
+                }
+                self.networks.insert(id, *network);
+                Outcome::Done
+            }
+            Command::RemoveNetwork { id } => {
+                let Some(network) = self.networks.get(&id) else {
+                    return Outcome::NotFound(format!("network {id} not found"));
+                };
+                let name = network.name.clone().unwrap_or_default();
+                let user = self.services.values().find(|r| {
+                    r.service
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.task_template.as_ref())
+                        .and_then(|t| t.networks.as_ref())
+                        .is_some_and(|nets| {
+                            nets.iter().any(|n| {
+                                n.target.as_deref() == Some(&id) || n.target.as_deref() == Some(&name)
+                            })
+                        })
+                });
+                if let Some(user) = user {
+                    let service = user.service.spec.as_ref().and_then(|s| s.name.clone());
+                    return Outcome::Conflict(format!(
+                        "rpc error: code = FailedPrecondition desc = network {id} is in use by service {}",
+                        service.unwrap_or_default()
+                    ));
+                }
+                self.networks.remove(&id);
                 Outcome::Done
             }
         }
