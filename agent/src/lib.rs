@@ -7,6 +7,7 @@ pub mod api;
 pub mod daemon;
 pub mod events;
 pub mod server;
+pub mod swarm;
 pub mod tls;
 
 pub use daemon::{Config, Daemon, DaemonError};

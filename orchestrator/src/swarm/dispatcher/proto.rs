@@ -5,7 +5,7 @@
 //! [`HEARTBEAT_PERIOD`] that a node is gone.
 
 use crate::swarm::state::TaskStatusUpdate;
-use bollard_stubs::models::{NodeDescription, Task};
+use bollard_stubs::models::{Network, NodeDescription, Task};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -39,7 +39,13 @@ pub struct SessionResponse {
     pub version: u64,
     /// Every task assigned to this node whose desired state is not yet reached or that still
     /// exists on the node: the agent converges its containers to exactly this list.
+    /// `Name` is filled in as Docker shows it (`<service>.<slot>` or `<service>.<node id>`),
+    /// so the agent names containers `<task name>.<task id>`.
     pub tasks: Vec<Task>,
+    /// The swarm networks those tasks attach to (`TaskSpec.Networks[].Target` is a network
+    /// ID): the agent creates the node-local part of each (a bridge with the same name, until
+    /// overlay networks exist).
+    pub networks: Vec<Network>,
     /// Addresses (`host:port`) of all managers, to reconnect elsewhere when this one fails.
     pub managers: Vec<String>,
     /// True when the node was removed from the swarm: the agent must stop its tasks and leave.
