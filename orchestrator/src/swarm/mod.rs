@@ -1,6 +1,7 @@
 //! The swarm manager: the replicated cluster store, the orchestrator and scheduler that turn
 //! services into tasks, and the dispatcher that hands tasks to node agents.
 
+pub mod ca;
 pub mod dispatcher;
 pub mod ids;
 pub mod state;
