@@ -5,3 +5,4 @@ pub mod ca;
 pub mod dispatcher;
 pub mod ids;
 pub mod state;
+pub mod tls;
