@@ -4,5 +4,6 @@
 pub mod ca;
 pub mod dispatcher;
 pub mod ids;
+pub mod raft;
 pub mod state;
 pub mod tls;
