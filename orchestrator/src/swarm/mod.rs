@@ -5,5 +5,7 @@ pub mod ca;
 pub mod dispatcher;
 pub mod ids;
 pub mod raft;
+pub mod reconcile;
+pub mod scheduler;
 pub mod state;
 pub mod tls;
