@@ -91,7 +91,10 @@ mod tests {
             parse("2026-11-28T16:00:00+01:00"),
             parse("2026-11-28T15:00:00Z")
         );
-        assert_eq!(parse("1970-01-01T00:00:01.5Z"), Some(UNIX_EPOCH + Duration::from_millis(1500)));
+        assert_eq!(
+            parse("1970-01-01T00:00:01.5Z"),
+            Some(UNIX_EPOCH + Duration::from_millis(1500))
+        );
         assert_eq!(parse("nonsense"), None);
     }
 }

@@ -182,7 +182,13 @@ impl Pass<'_> {
     }
 }
 
-fn update_status(id: &str, state: UpdateState, message: String, started: Option<String>, completed: Option<String>) -> Command {
+fn update_status(
+    id: &str,
+    state: UpdateState,
+    message: String,
+    started: Option<String>,
+    completed: Option<String>,
+) -> Command {
     Command::SetServiceUpdateStatus {
         id: id.to_string(),
         status: Some(ServiceUpdateStatus {
@@ -246,7 +252,12 @@ pub fn reconcile(
         } else {
             SlotKey::Slot(t.slot.unwrap_or(0))
         };
-        by_service.entry(sid).or_default().entry(key).or_default().push(t);
+        by_service
+            .entry(sid)
+            .or_default()
+            .entry(key)
+            .or_default()
+            .push(t);
     }
 
     for (sid, record) in &state.services {
@@ -258,13 +269,15 @@ pub fn reconcile(
     for t in orphans {
         if runnable(t) {
             pass.shutdown(t);
-        } else if terminal(t)
+        } else if (terminal(t)
             || t.node_id.is_none()
-            || matches!(health(state, t.node_id.as_deref()), Health::Down | Health::Gone)
+            || matches!(
+                health(state, t.node_id.as_deref()),
+                Health::Down | Health::Gone
+            ))
+            && let Some(id) = &t.id
         {
-            if let Some(id) = &t.id {
-                pass.remove.push(id.clone());
-            }
+            pass.remove.push(id.clone());
         }
     }
 
@@ -303,7 +316,12 @@ fn is_job(spec: &ServiceSpec) -> bool {
 }
 
 /// The slots a service should have: key -> may a new task start there.
-fn targets(state: &ClusterState, spec: &ServiceSpec, template: &TaskSpec, global: bool) -> BTreeMap<SlotKey, bool> {
+fn targets(
+    state: &ClusterState,
+    spec: &ServiceSpec,
+    template: &TaskSpec,
+    global: bool,
+) -> BTreeMap<SlotKey, bool> {
     if global {
         let constraints = template
             .placement
@@ -314,7 +332,9 @@ fn targets(state: &ClusterState, spec: &ServiceSpec, template: &TaskSpec, global
         state
             .nodes
             .iter()
-            .filter_map(|(id, n)| Some((SlotKey::Node(id.clone()), global_target(n, &constraints)?)))
+            .filter_map(|(id, n)| {
+                Some((SlotKey::Node(id.clone()), global_target(n, &constraints)?))
+            })
             .collect()
     } else {
         let replicas = spec
@@ -328,7 +348,12 @@ fn targets(state: &ClusterState, spec: &ServiceSpec, template: &TaskSpec, global
     }
 }
 
-fn service_pass(pass: &mut Pass, sid: &str, record: &ServiceRecord, mut slots: BTreeMap<SlotKey, Vec<&Task>>) {
+fn service_pass(
+    pass: &mut Pass,
+    sid: &str,
+    record: &ServiceRecord,
+    mut slots: BTreeMap<SlotKey, Vec<&Task>>,
+) {
     let Some(spec) = record.service.spec.as_ref() else {
         return;
     };
@@ -350,10 +375,14 @@ fn service_pass(pass: &mut Pass, sid: &str, record: &ServiceRecord, mut slots: B
     let mut settling = 0usize;
     let rolling_back = record.previous_spec.is_none();
     let current = record.service.update_status.as_ref().and_then(|s| s.state);
-    let policy = if rolling_back || matches!(current, Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)) {
-        Update::rollback(spec)
+    let policy = if rolling_back
+        || matches!(
+            current,
+            Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)
+        ) {
+        Update::for_rollback(spec)
     } else {
-        Update::update(spec)
+        Update::for_update(spec)
     };
 
     let mut keys: Vec<SlotKey> = slots.keys().cloned().collect();
@@ -437,18 +466,35 @@ fn service_pass(pass: &mut Pass, sid: &str, record: &ServiceRecord, mut slots: B
         pass.prune(tasks, keep);
     }
 
-    rolling_update(pass, sid, record, &template, policy, dirty, settling, targets.len());
+    rolling_update(
+        pass,
+        sid,
+        record,
+        &template,
+        policy,
+        dirty,
+        settling,
+        targets.len(),
+    );
 }
 
 /// A slot with no live task: replace its last task now, after the restart delay, or never.
-fn decide_restart(pass: &mut Pass, sid: &str, template: &TaskSpec, key: &SlotKey, tasks: &[&Task], replace_now: bool) {
+fn decide_restart(
+    pass: &mut Pass,
+    sid: &str,
+    template: &TaskSpec,
+    key: &SlotKey,
+    tasks: &[&Task],
+    replace_now: bool,
+) {
     let last = tasks.last();
     let Some(last) = last.filter(|l| !replace_now && terminal(l)) else {
         pass.create(sid, template, key);
         return;
     };
     // Stopped on purpose (scale, update, drain): no failure, no delay.
-    if observed_state(last) == TaskState::SHUTDOWN && last.desired_state != Some(TaskState::RUNNING) {
+    if observed_state(last) == TaskState::SHUTDOWN && last.desired_state != Some(TaskState::RUNNING)
+    {
         pass.create(sid, template, key);
         return;
     }
@@ -462,10 +508,14 @@ fn decide_restart(pass: &mut Pass, sid: &str, template: &TaskSpec, key: &SlotKey
         return;
     }
     if restart.max_attempts > 0 {
-        let since = (restart.window > Duration::ZERO).then(|| pass.now.checked_sub(restart.window)).flatten();
+        let since = (restart.window > Duration::ZERO)
+            .then(|| pass.now.checked_sub(restart.window))
+            .flatten();
         let attempts = tasks
             .iter()
-            .filter(|t| terminal(t) && observed_state(t) != TaskState::SHUTDOWN && t.spec == last.spec)
+            .filter(|t| {
+                terminal(t) && observed_state(t) != TaskState::SHUTDOWN && t.spec == last.spec
+            })
             .filter(|t| since.is_none_or(|s| changed_at(t) >= s))
             .count() as u64;
         if attempts > restart.max_attempts {
@@ -496,17 +546,28 @@ fn rolling_update(
     let current = status.and_then(|s| s.state);
     let started = status.and_then(|s| s.started_at.clone());
     let rollback = record.previous_spec.is_none()
-        || matches!(current, Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED));
+        || matches!(
+            current,
+            Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)
+        );
 
     if dirty.is_empty() {
         if settling == 0 {
             let done = match current {
                 Some(UpdateState::UPDATING) => Some((UpdateState::COMPLETED, "update completed")),
-                Some(UpdateState::ROLLBACK_STARTED) => Some((UpdateState::ROLLBACK_COMPLETED, "rollback completed")),
+                Some(UpdateState::ROLLBACK_STARTED) => {
+                    Some((UpdateState::ROLLBACK_COMPLETED, "rollback completed"))
+                }
                 _ => None,
             };
             if let Some((state, message)) = done {
-                pass.commands.push(update_status(sid, state, message.into(), started, Some(pass.now_s.clone())));
+                pass.commands.push(update_status(
+                    sid,
+                    state,
+                    message.into(),
+                    started,
+                    Some(pass.now_s.clone()),
+                ));
             }
         }
         return;
@@ -519,20 +580,36 @@ fn rolling_update(
         .and_then(clock::parse)
         .zip(started.as_deref().and_then(clock::parse))
         .is_some_and(|(updated, started)| updated > started);
-    if matches!(current, Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)) && !respec {
+    if matches!(
+        current,
+        Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)
+    ) && !respec
+    {
         return;
     }
-    let in_progress =
-        !respec && matches!(current, Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED));
+    let in_progress = !respec
+        && matches!(
+            current,
+            Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
+        );
     let started_at = if in_progress {
-        started.clone().and_then(|s| clock::parse(&s)).unwrap_or(UNIX_EPOCH)
+        started
+            .clone()
+            .and_then(|s| clock::parse(&s))
+            .unwrap_or(UNIX_EPOCH)
     } else {
         let (state, message) = if rollback {
             (UpdateState::ROLLBACK_STARTED, "manually requested rollback")
         } else {
             (UpdateState::UPDATING, "update in progress")
         };
-        pass.commands.push(update_status(sid, state, message.into(), Some(pass.now_s.clone()), None));
+        pass.commands.push(update_status(
+            sid,
+            state,
+            message.into(),
+            Some(pass.now_s.clone()),
+            None,
+        ));
         pass.now
     };
 
@@ -541,7 +618,9 @@ fn rolling_update(
         let failures: Vec<&Task> = pass
             .state
             .tasks_of(sid)
-            .filter(|t| t.spec.as_ref() == Some(template) && failed(t) && changed_at(t) >= started_at)
+            .filter(|t| {
+                t.spec.as_ref() == Some(template) && failed(t) && changed_at(t) >= started_at
+            })
             .collect();
         if !failures.is_empty() && failures.len() as f64 > policy.max_failure_ratio * total as f64 {
             let culprit = failures
@@ -549,11 +628,20 @@ fn rolling_update(
                 .max_by_key(|t| changed_at(t))
                 .and_then(|t| t.id.clone())
                 .unwrap_or_default();
-            match (policy.failure_action, rollback, record.previous_spec.as_ref()) {
+            match (
+                policy.failure_action,
+                rollback,
+                record.previous_spec.as_ref(),
+            ) {
                 (FailureAction::Rollback, false, Some(previous)) => {
                     pass.commands.push(Command::UpdateService {
                         id: sid.to_string(),
-                        version: record.service.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+                        version: record
+                            .service
+                            .version
+                            .as_ref()
+                            .and_then(|v| v.index)
+                            .unwrap_or(0),
                         spec: Box::new(previous.clone()),
                         rollback: true,
                     });
@@ -574,7 +662,9 @@ fn rolling_update(
                     pass.commands.push(update_status(
                         sid,
                         state,
-                        format!("{what} paused due to failure or early termination of task {culprit}"),
+                        format!(
+                            "{what} paused due to failure or early termination of task {culprit}"
+                        ),
                         started,
                         None,
                     ));

@@ -88,10 +88,13 @@ pub struct Update {
 
 impl Update {
     /// The update policy of a service spec.
-    pub fn update(spec: &ServiceSpec) -> Self {
+    pub fn for_update(spec: &ServiceSpec) -> Self {
         let c = spec.update_config.as_ref();
         Update {
-            parallelism: c.and_then(|c| c.parallelism).map(|p| p.max(0) as usize).unwrap_or(1),
+            parallelism: c
+                .and_then(|c| c.parallelism)
+                .map(|p| p.max(0) as usize)
+                .unwrap_or(1),
             delay: nanos(c.and_then(|c| c.delay), Duration::ZERO),
             failure_action: match c.and_then(|c| c.failure_action) {
                 Some(ServiceSpecUpdateConfigFailureActionEnum::CONTINUE) => FailureAction::Continue,
@@ -100,23 +103,30 @@ impl Update {
             },
             monitor: nanos(c.and_then(|c| c.monitor), Duration::from_secs(5)),
             max_failure_ratio: c.and_then(|c| c.max_failure_ratio).unwrap_or(0.0),
-            start_first: c.and_then(|c| c.order) == Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST),
+            start_first: c.and_then(|c| c.order)
+                == Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST),
         }
     }
 
     /// The rollback policy of a service spec.
-    pub fn rollback(spec: &ServiceSpec) -> Self {
+    pub fn for_rollback(spec: &ServiceSpec) -> Self {
         let c = spec.rollback_config.as_ref();
         Update {
-            parallelism: c.and_then(|c| c.parallelism).map(|p| p.max(0) as usize).unwrap_or(1),
+            parallelism: c
+                .and_then(|c| c.parallelism)
+                .map(|p| p.max(0) as usize)
+                .unwrap_or(1),
             delay: nanos(c.and_then(|c| c.delay), Duration::ZERO),
             failure_action: match c.and_then(|c| c.failure_action) {
-                Some(ServiceSpecRollbackConfigFailureActionEnum::CONTINUE) => FailureAction::Continue,
+                Some(ServiceSpecRollbackConfigFailureActionEnum::CONTINUE) => {
+                    FailureAction::Continue
+                }
                 _ => FailureAction::Pause,
             },
             monitor: nanos(c.and_then(|c| c.monitor), Duration::from_secs(5)),
             max_failure_ratio: c.and_then(|c| c.max_failure_ratio).unwrap_or(0.0),
-            start_first: c.and_then(|c| c.order) == Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST),
+            start_first: c.and_then(|c| c.order)
+                == Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST),
         }
     }
 }

@@ -50,7 +50,9 @@ pub fn node(id: &str) -> Node {
 
 pub fn label(mut n: Node, k: &str, v: &str) -> Node {
     if let Some(s) = n.spec.as_mut() {
-        s.labels.get_or_insert_with(HashMap::new).insert(k.into(), v.into());
+        s.labels
+            .get_or_insert_with(HashMap::new)
+            .insert(k.into(), v.into());
     }
     n
 }
@@ -100,12 +102,23 @@ pub fn global(id: &str, template: TaskSpec) -> ServiceRecord {
 }
 
 /// A task of `service` in `slot` on `node`, observed `state` at `secs`.
-pub fn task(id: &str, service: &ServiceRecord, slot: i64, node: Option<&str>, state: TaskState, secs: u64) -> Task {
+pub fn task(
+    id: &str,
+    service: &ServiceRecord,
+    slot: i64,
+    node: Option<&str>,
+    state: TaskState,
+    secs: u64,
+) -> Task {
     Task {
         id: Some(id.into()),
         created_at: Some(ts(secs)),
         updated_at: Some(ts(secs)),
-        spec: service.service.spec.as_ref().and_then(|s| s.task_template.clone()),
+        spec: service
+            .service
+            .spec
+            .as_ref()
+            .and_then(|s| s.task_template.clone()),
         service_id: service.service.id.clone(),
         slot: (slot > 0).then_some(slot),
         node_id: node.map(String::from),
@@ -125,7 +138,8 @@ pub fn cluster(nodes: Vec<Node>, services: Vec<ServiceRecord>, tasks: Vec<Task>)
         s.nodes.insert(n.id.clone().unwrap_or_default(), n);
     }
     for r in services {
-        s.services.insert(r.service.id.clone().unwrap_or_default(), r);
+        s.services
+            .insert(r.service.id.clone().unwrap_or_default(), r);
     }
     for t in tasks {
         s.tasks.insert(t.id.clone().unwrap_or_default(), t);

@@ -10,8 +10,8 @@ mod placement;
 
 use crate::swarm::state::{ClusterState, Command, observed_state, task_state_rank};
 use bollard_stubs::models::{
-    EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, Node, NodeSpecAvailabilityEnum,
-    NodeState, Platform, Task, TaskSpec, TaskState, TaskStatus,
+    EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum, Node,
+    NodeSpecAvailabilityEnum, NodeState, Platform, Task, TaskSpec, TaskState, TaskStatus,
 };
 use constraint::Constraint;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +23,9 @@ use placement::place_group;
 pub const ASSIGNED_MESSAGE: &str = "scheduler assigned task to node";
 /// The status message of a task waiting for a node.
 pub const PENDING_MESSAGE: &str = "pending task scheduling";
+
+/// Unplaced tasks of one service, split by spec.
+type SpecGroups<'a> = Vec<(Option<&'a TaskSpec>, Vec<&'a Task>)>;
 
 /// A published host-mode port: (protocol, port).
 type HostPort = (u8, i64);
@@ -54,8 +57,14 @@ pub(crate) enum Filter {
 impl Filter {
     fn explain(self, nodes: u32) -> String {
         let (one, many) = match self {
-            Filter::Ready => ("node not available for new tasks", "nodes not available for new tasks"),
-            Filter::Resources => ("insufficient resources on 1 node", "insufficient resources on"),
+            Filter::Ready => (
+                "node not available for new tasks",
+                "nodes not available for new tasks",
+            ),
+            Filter::Resources => (
+                "insufficient resources on 1 node",
+                "insufficient resources on",
+            ),
             Filter::Constraints => (
                 "scheduling constraints not satisfied on 1 node",
                 "scheduling constraints not satisfied on",
@@ -293,7 +302,11 @@ fn wants_node(t: &Task) -> bool {
         && matches!(observed_state(t), TaskState::NEW | TaskState::PENDING)
 }
 
-fn demand_for<'a>(state: &ClusterState, service_id: &'a str, spec: Option<&'a TaskSpec>) -> Demand<'a> {
+fn demand_for<'a>(
+    state: &ClusterState,
+    service_id: &'a str,
+    spec: Option<&'a TaskSpec>,
+) -> Demand<'a> {
     let (cpu, mem) = reservations(spec);
     let placement = spec.and_then(|s| s.placement.as_ref());
     Demand {
@@ -304,7 +317,9 @@ fn demand_for<'a>(state: &ClusterState, service_id: &'a str, spec: Option<&'a Ta
             .and_then(|p| p.constraints.as_deref())
             .map(Constraint::parse_all)
             .unwrap_or_default(),
-        platforms: placement.and_then(|p| p.platforms.as_deref()).unwrap_or(&[]),
+        platforms: placement
+            .and_then(|p| p.platforms.as_deref())
+            .unwrap_or(&[]),
         host_ports: host_ports_of(state, service_id),
         max_replicas: placement
             .and_then(|p| p.max_replicas)
@@ -372,7 +387,7 @@ pub fn schedule(state: &ClusterState, now: SystemTime) -> Vec<Command> {
     let mut put = Vec::new();
 
     // Group unplaced tasks by service, then by spec, in ID order for determinism.
-    let mut groups: BTreeMap<&str, Vec<(Option<&TaskSpec>, Vec<&Task>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, SpecGroups> = BTreeMap::new();
     let mut preassigned: Vec<&Task> = Vec::new();
     for t in state.tasks.values() {
         if !wants_node(t) {

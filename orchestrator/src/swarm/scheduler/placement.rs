@@ -47,7 +47,11 @@ fn preference_value(index: &Index, i: usize, descriptor: &str) -> String {
 }
 
 /// Places up to `count` tasks of `demand` and records them in `index`.
-pub(crate) fn place_group<'a>(index: &mut Index<'a>, demand: &Demand<'a>, count: usize) -> GroupOutcome {
+pub(crate) fn place_group<'a>(
+    index: &mut Index<'a>,
+    demand: &Demand<'a>,
+    count: usize,
+) -> GroupOutcome {
     let mut failures = Failures::default();
     let mut tree: Vec<Branch> = vec![Branch {
         alive: true,

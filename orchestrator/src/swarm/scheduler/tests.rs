@@ -13,7 +13,9 @@ fn pending_task(id: &str, svc: &crate::swarm::state::ServiceRecord, slot: i64) -
 fn placed(cmds: &[Command]) -> HashMap<String, Task> {
     let (put, remove) = task_changes(cmds);
     assert!(remove.is_empty());
-    put.into_iter().map(|t| (t.id.clone().unwrap(), t)).collect()
+    put.into_iter()
+        .map(|t| (t.id.clone().unwrap(), t))
+        .collect()
 }
 
 fn per_node(put: &HashMap<String, Task>) -> HashMap<String, usize> {
@@ -35,12 +37,18 @@ fn with_placement(mut spec: TaskSpec, p: TaskSpecPlacement) -> TaskSpec {
 fn spreads_evenly_and_prefers_emptier_nodes() {
     let svc = replicated("s", 7, image_spec("busybox"));
     let other = replicated("o", 2, image_spec("busybox"));
-    let tasks = (1..=7).map(|i| pending_task(&format!("t{i}"), &svc, i)).chain([
-        task("o1", &other, 1, Some("n1"), TaskState::RUNNING, 0),
-        task("o2", &other, 2, Some("n1"), TaskState::RUNNING, 0),
-    ]);
+    let tasks = (1..=7)
+        .map(|i| pending_task(&format!("t{i}"), &svc, i))
+        .chain([
+            task("o1", &other, 1, Some("n1"), TaskState::RUNNING, 0),
+            task("o2", &other, 2, Some("n1"), TaskState::RUNNING, 0),
+        ]);
     let tasks: Vec<Task> = tasks.collect();
-    let state = cluster(vec![node("n1"), node("n2"), node("n3")], vec![svc, other], tasks);
+    let state = cluster(
+        vec![node("n1"), node("n2"), node("n3")],
+        vec![svc, other],
+        tasks,
+    );
     let put = placed(&schedule(&state, at(1)));
     let counts = per_node(&put);
     assert_eq!(counts.values().sum::<usize>(), 7);
@@ -48,7 +56,10 @@ fn spreads_evenly_and_prefers_emptier_nodes() {
     assert_eq!(counts["n1"], 2);
     assert!(counts.values().all(|&c| (2..=3).contains(&c)));
     let t = &put["t1"];
-    assert_eq!(t.status.as_ref().unwrap().message.as_deref(), Some(ASSIGNED_MESSAGE));
+    assert_eq!(
+        t.status.as_ref().unwrap().message.as_deref(),
+        Some(ASSIGNED_MESSAGE)
+    );
     // Nothing changes on a second run once applied.
     let mut state = state;
     let cmds = schedule(&state, at(1));
@@ -77,17 +88,15 @@ fn constraints_explain_why_a_task_is_pending() {
     let mut down = node("n5");
     down.status.as_mut().unwrap().state = Some(NodeState::DOWN);
     let mut small_ssd = label(node("n4"), "disk", "ssd");
-    if let Some(r) = small_ssd.description.as_mut().and_then(|d| d.resources.as_mut()) {
+    if let Some(r) = small_ssd
+        .description
+        .as_mut()
+        .and_then(|d| d.resources.as_mut())
+    {
         r.memory_bytes = Some(2 << 30);
     }
     let state = cluster(
-        vec![
-            node("n1"),
-            node("n2"),
-            node("n3"),
-            small_ssd,
-            down,
-        ],
+        vec![node("n1"), node("n2"), node("n3"), small_ssd, down],
         vec![svc.clone()],
         vec![pending_task("t1", &svc, 1)],
     );
@@ -141,7 +150,9 @@ fn reservations_fill_nodes_then_stay_pending() {
     let state = cluster(
         vec![node("n1"), node("n2")],
         vec![svc.clone()],
-        (1..=3).map(|i| pending_task(&format!("t{i}"), &svc, i)).collect(),
+        (1..=3)
+            .map(|i| pending_task(&format!("t{i}"), &svc, i))
+            .collect(),
     );
     let put = placed(&schedule(&state, at(1)));
     let counts = per_node(&put);
@@ -168,7 +179,9 @@ fn drained_and_paused_nodes_get_nothing() {
     let state = cluster(
         vec![node("n1"), drained, paused],
         vec![svc.clone()],
-        (1..=4).map(|i| pending_task(&format!("t{i}"), &svc, i)).collect(),
+        (1..=4)
+            .map(|i| pending_task(&format!("t{i}"), &svc, i))
+            .collect(),
     );
     let put = placed(&schedule(&state, at(1)));
     assert_eq!(per_node(&put), HashMap::from([("n1".to_string(), 4)]));
@@ -190,11 +203,16 @@ fn host_ports_and_max_replicas_limit_each_node() {
     let state = cluster(
         vec![node("n1"), node("n2")],
         vec![svc.clone()],
-        (1..=3).map(|i| pending_task(&format!("t{i}"), &svc, i)).collect(),
+        (1..=3)
+            .map(|i| pending_task(&format!("t{i}"), &svc, i))
+            .collect(),
     );
     let put = placed(&schedule(&state, at(1)));
     assert_eq!(per_node(&put).values().sum::<usize>(), 2);
-    let p = put.values().find(|t| observed_state(t) == TaskState::PENDING).unwrap();
+    let p = put
+        .values()
+        .find(|t| observed_state(t) == TaskState::PENDING)
+        .unwrap();
     assert_eq!(
         p.status.as_ref().unwrap().err.as_deref(),
         Some("no suitable node (max replicas per node limit exceed)")
@@ -213,11 +231,19 @@ fn host_ports_and_max_replicas_limit_each_node() {
     let state = cluster(
         vec![node("n1"), node("n2")],
         vec![svc.clone()],
-        (1..=3).map(|i| pending_task(&format!("t{i}"), &svc, i)).collect(),
+        (1..=3)
+            .map(|i| pending_task(&format!("t{i}"), &svc, i))
+            .collect(),
     );
     let put = placed(&schedule(&state, at(1)));
-    assert_eq!(per_node(&put), HashMap::from([("n1".into(), 1), ("n2".into(), 1)]));
-    let p = put.values().find(|t| observed_state(t) == TaskState::PENDING).unwrap();
+    assert_eq!(
+        per_node(&put),
+        HashMap::from([("n1".into(), 1), ("n2".into(), 1)])
+    );
+    let p = put
+        .values()
+        .find(|t| observed_state(t) == TaskState::PENDING)
+        .unwrap();
     assert_eq!(
         p.status.as_ref().unwrap().err.as_deref(),
         Some("no suitable node (host-mode port already in use on 2 nodes)")
@@ -248,12 +274,19 @@ fn placement_preference_spreads_over_label_values_first() {
             label(node("n4"), "zone", "b"),
         ],
         vec![svc.clone()],
-        (1..=4).map(|i| pending_task(&format!("t{i}"), &svc, i)).collect(),
+        (1..=4)
+            .map(|i| pending_task(&format!("t{i}"), &svc, i))
+            .collect(),
     );
     let put = placed(&schedule(&state, at(1)));
     let counts = per_node(&put);
     assert_eq!(counts.get("n4"), Some(&2));
-    assert_eq!(counts.get("n1").copied().unwrap_or(0) + counts.get("n2").copied().unwrap_or(0) + counts.get("n3").copied().unwrap_or(0), 2);
+    assert_eq!(
+        counts.get("n1").copied().unwrap_or(0)
+            + counts.get("n2").copied().unwrap_or(0)
+            + counts.get("n3").copied().unwrap_or(0),
+        2
+    );
 }
 
 #[test]
