@@ -373,6 +373,15 @@ fn service_pass(
     // Slots that run an old spec, and slots whose new-spec task has not settled yet.
     let mut dirty: Vec<(SlotKey, Vec<&Task>)> = Vec::new();
     let mut settling = 0usize;
+    // Until when updated tasks are still watched for failure (`UpdateConfig.Monitor`).
+    let mut monitor_until: Option<SystemTime> = None;
+    // Restart attempts are counted from history, so keep enough of it.
+    let restart = Restart::of(Some(&template));
+    let keep = if restart.max_attempts > 0 {
+        history.max(restart.max_attempts as usize + 1)
+    } else {
+        history.max(1)
+    };
     let rolling_back = record.previous_spec.is_none();
     let current = record.service.update_status.as_ref().and_then(|s| s.state);
     let policy = if rolling_back
@@ -459,10 +468,13 @@ fn service_pass(
                 settling += 1;
                 pass.wake(changed_at(newest) + policy.delay);
             }
+            let watched = changed_at(newest) + policy.monitor;
+            if observed_state(newest) == TaskState::RUNNING && watched > pass.now {
+                monitor_until = Some(monitor_until.map_or(watched, |m| m.max(watched)));
+            }
         } else {
             dirty.push((key.clone(), alive.clone()));
         }
-        let keep = history.max(1);
         pass.prune(tasks, keep);
     }
 
@@ -473,7 +485,7 @@ fn service_pass(
         &template,
         policy,
         dirty,
-        settling,
+        (settling, monitor_until),
         targets.len(),
     );
 }
@@ -539,20 +551,36 @@ fn rolling_update(
     template: &TaskSpec,
     policy: Update,
     dirty: Vec<(SlotKey, Vec<&Task>)>,
-    settling: usize,
+    (settling, monitor_until): (usize, Option<SystemTime>),
     total: usize,
 ) {
     let status = record.service.update_status.as_ref();
     let current = status.and_then(|s| s.state);
     let started = status.and_then(|s| s.started_at.clone());
+    // A new `service update` after a pause starts over; otherwise a pause holds.
+    let respec = record
+        .service
+        .updated_at
+        .as_deref()
+        .and_then(clock::parse)
+        .zip(started.as_deref().and_then(clock::parse))
+        .is_some_and(|(updated, started)| updated > started);
     let rollback = record.previous_spec.is_none()
-        || matches!(
-            current,
-            Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)
-        );
+        || (!respec
+            && matches!(
+                current,
+                Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)
+            ));
 
     if dirty.is_empty() {
-        if settling == 0 {
+        let in_progress = matches!(
+            current,
+            Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
+        );
+        if let (true, Some(until)) = (in_progress, monitor_until) {
+            pass.wake(until);
+        }
+        if settling == 0 && monitor_until.is_none() {
             let done = match current {
                 Some(UpdateState::UPDATING) => Some((UpdateState::COMPLETED, "update completed")),
                 Some(UpdateState::ROLLBACK_STARTED) => {
@@ -572,14 +600,6 @@ fn rolling_update(
         }
         return;
     }
-    // A new `service update` after a pause starts over; otherwise a pause holds.
-    let respec = record
-        .service
-        .updated_at
-        .as_deref()
-        .and_then(clock::parse)
-        .zip(started.as_deref().and_then(clock::parse))
-        .is_some_and(|(updated, started)| updated > started);
     if matches!(
         current,
         Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)
@@ -587,11 +607,10 @@ fn rolling_update(
     {
         return;
     }
-    let in_progress = !respec
-        && matches!(
-            current,
-            Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
-        );
+    let in_progress = matches!(
+        current,
+        Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
+    );
     let started_at = if in_progress {
         started
             .clone()

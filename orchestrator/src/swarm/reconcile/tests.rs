@@ -364,6 +364,11 @@ fn rolling_update_start_first_keeps_the_old_task_until_the_new_runs() {
     let (put, _) = task_changes(&out.commands);
     assert_eq!(desired(&put, "t1"), Some(TaskState::SHUTDOWN));
     assert!(created(&put).is_empty());
+    // Completed once the new task has run for the monitor period (5 s by default).
+    assert_eq!(out.wake_at, Some(at(106)));
+    apply(&mut state, out.commands, 102);
+    set_state(&mut state, "t1", TaskState::SHUTDOWN, 103);
+    let out = run(&state, 106);
     assert!(out.commands.iter().any(|c| matches!(c, Command::SetServiceUpdateStatus { status: Some(s), .. } if s.state == Some(UpdateState::COMPLETED))));
 }
 
