@@ -1,0 +1,145 @@
+//! The managers' side of agent sessions: heartbeats, status reports and assignments.
+
+use super::stopped;
+use super::Manager;
+use super::listener::Peer;
+use crate::swarm::dispatcher::proto::{HEARTBEAT_PERIOD, SessionRequest, SessionResponse};
+use crate::swarm::state::{ClusterState, Command};
+use axum::extract::{Extension, Json};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bollard_stubs::models::{NodeState, NodeStatus};
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+pub(super) async fn session(
+    Extension(m): Extension<Manager>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<SessionRequest>,
+) -> Response {
+    let Some(identity) = peer.identity.as_ref() else {
+        return (StatusCode::UNAUTHORIZED, "a node certificate is required").into_response();
+    };
+    if identity.node_id != req.node_id {
+        return (StatusCode::FORBIDDEN, "the certificate names another node").into_response();
+    }
+    if !m.store().is_leader() {
+        // Heartbeats are only tracked by the leader: send the agent there.
+        let body = serde_json::json!({
+            "message": "this manager is not the leader",
+            "managers": m.manager_addrs(),
+        });
+        return (StatusCode::MISDIRECTED_REQUEST, Json(body)).into_response();
+    }
+    m.record_heartbeat(&req.node_id);
+    let node = m.store().read(|s| s.nodes.get(&req.node_id).cloned());
+    let Some(node) = node else {
+        return Json(SessionResponse {
+            removed: true,
+            managers: m.manager_addrs(),
+            ..Default::default()
+        })
+        .into_response();
+    };
+    if !req.statuses.is_empty()
+        && let Err(e) = m.write(Command::TaskStatuses(req.statuses)).await
+    {
+        return e.into_response();
+    }
+    let ready = node.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY);
+    if !ready || req.description.is_some() {
+        let status = NodeStatus {
+            state: Some(NodeState::READY),
+            message: None,
+            addr: Some(peer.addr.ip().to_string()),
+        };
+        let cmd = Command::SetNodeStatus {
+            id: req.node_id.clone(),
+            status,
+            description: req.description.map(Box::new),
+        };
+        if let Err(e) = m.write(cmd).await {
+            return e.into_response();
+        }
+    }
+    let mut applied = m.store().applied();
+    let mut shutdown = m.shutdown_signal();
+    let deadline = Instant::now() + HEARTBEAT_PERIOD;
+    loop {
+        let mut resp = m.store().read(|s| assignments(s, &req.node_id));
+        if resp.version != req.known_version || Instant::now() >= deadline {
+            resp.managers = m.manager_addrs();
+            return Json(resp).into_response();
+        }
+        tokio::select! {
+            r = applied.changed() => if r.is_err() { tokio::time::sleep_until(deadline.into()).await },
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = stopped(&mut shutdown) => {
+                return (StatusCode::SERVICE_UNAVAILABLE, "manager shutting down").into_response();
+            }
+        }
+    }
+}
+
+/// Everything assigned to `node_id`, with task names filled in, and its version.
+pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut tasks = Vec::new();
+    let mut network_ids = std::collections::BTreeSet::new();
+    for t in state.tasks.values() {
+        if t.node_id.as_deref() != Some(node_id) {
+            continue;
+        }
+        t.id.hash(&mut hasher);
+        t.version.as_ref().and_then(|v| v.index).hash(&mut hasher);
+        let mut t = t.clone();
+        let service = t
+            .service_id
+            .as_ref()
+            .and_then(|id| state.services.get(id))
+            .and_then(|r| r.service.spec.as_ref())
+            .and_then(|s| s.name.clone())
+            .unwrap_or_default();
+        t.name = Some(match t.slot {
+            Some(slot) if slot > 0 => format!("{service}.{slot}"),
+            _ => format!("{service}.{node_id}"),
+        });
+        let mut labels = t.labels.take().unwrap_or_default();
+        labels.insert("com.docker.swarm.service.name".into(), service);
+        t.labels = Some(labels);
+        for n in t
+            .spec
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(target) = &n.target {
+                network_ids.insert(target.clone());
+            }
+        }
+        tasks.push(t);
+    }
+    let networks: Vec<_> = network_ids
+        .iter()
+        .filter_map(|id| {
+            state.networks.get(id).cloned().or_else(|| {
+                state
+                    .networks
+                    .values()
+                    .find(|n| n.name.as_deref() == Some(id.as_str()))
+                    .cloned()
+            })
+        })
+        .collect();
+    for n in &networks {
+        n.id.hash(&mut hasher);
+    }
+    SessionResponse {
+        version: hasher.finish(),
+        tasks,
+        networks,
+        managers: Vec::new(),
+        removed: false,
+    }
+}

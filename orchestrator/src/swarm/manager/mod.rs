@@ -1,0 +1,376 @@
+//! A manager: the Raft store, the cluster port, and on the leader the control loop that turns
+//! services into tasks, places them and watches node heartbeats.
+
+mod control;
+mod dispatch;
+pub mod join;
+pub mod listener;
+pub mod ops;
+
+use crate::swarm::ca::{self, KeyedCert};
+use crate::swarm::raft::{ClusterStore, RaftError, RaftPeer, StoreConfig};
+use crate::swarm::state::{Command, Outcome, Request};
+use crate::swarm::tls;
+use axum::Router;
+use axum::extract::{Extension, Json};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use listener::Peer;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// Errors of manager operations, mapped to Docker's HTTP statuses by the API layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// `swarm init` has not happened (or the store has not caught up yet).
+    #[error("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")]
+    NotInitialised,
+    /// A join token that does not match the cluster.
+    #[error("rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster")]
+    InvalidToken,
+    /// The store could not commit (no leader, no quorum) or could not be opened.
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+    /// The state machine refused the change.
+    #[error("{}", outcome_message(.0))]
+    Refused(Outcome),
+    /// Certificates.
+    #[error(transparent)]
+    Ca(#[from] ca::CaError),
+    /// TLS setup.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The cluster port could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A request that makes no sense.
+    #[error("{0}")]
+    Invalid(String),
+    /// An object that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+fn outcome_message(o: &Outcome) -> String {
+    match o {
+        Outcome::Done => "done".into(),
+        Outcome::Conflict(m) | Outcome::NotFound(m) | Outcome::Invalid(m) => m.clone(),
+    }
+}
+
+impl ManagerError {
+    /// The HTTP status Docker answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ManagerError::NotInitialised | ManagerError::Raft(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ManagerError::InvalidToken | ManagerError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ManagerError::Refused(Outcome::NotFound(_)) | ManagerError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ManagerError::Refused(Outcome::Conflict(m)) if m.starts_with("update out of sequence") => {
+                StatusCode::CONFLICT
+            }
+            ManagerError::Refused(Outcome::Conflict(_)) => StatusCode::CONFLICT,
+            ManagerError::Refused(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ManagerError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "message": self.to_string() });
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// Where and how a manager runs.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// `<root>/swarm`: the Raft database lives here.
+    pub dir: PathBuf,
+    /// This node's ID.
+    pub node_id: String,
+    /// Address other nodes reach this manager at (`ip:port`).
+    pub advertise_addr: String,
+    /// Address to bind the cluster port to.
+    pub listen_addr: SocketAddr,
+    /// The cluster CA certificate.
+    pub ca_pem: String,
+    /// This node's certificate and key.
+    pub cert: KeyedCert,
+}
+
+/// A running manager; cheap to clone.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("node_id", &self.inner.cfg.node_id)
+            .finish()
+    }
+}
+
+struct Inner {
+    cfg: ManagerConfig,
+    store: ClusterStore,
+    /// Last session request per node, known only to the manager that served it.
+    heartbeats: Mutex<HashMap<String, Instant>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+    local_addr: SocketAddr,
+}
+
+/// RFC 3339 now, for the timestamps carried in commands.
+pub fn now_rfc3339() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// RFC 3339 with nanoseconds, UTC.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+impl Manager {
+    /// Opens the store, binds the cluster port and starts the control loop.
+    pub async fn start(cfg: ManagerConfig) -> Result<Self, ManagerError> {
+        let http = tls::client(&cfg.ca_pem, Some(&cfg.cert))?;
+        let store = ClusterStore::open(StoreConfig {
+            dir: cfg.dir.clone(),
+            raft_id: join::raft_id_of(&cfg.node_id),
+            peer: RaftPeer {
+                addr: cfg.advertise_addr.clone(),
+                node_id: cfg.node_id.clone(),
+            },
+            client: http,
+            scheme: "https".into(),
+        })
+        .await?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen_addr)
+            .await
+            .map_err(|source| ManagerError::Listen {
+                addr: cfg.listen_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().unwrap_or(cfg.listen_addr);
+        let server_tls = tls::server_config(&cfg.ca_pem, &cfg.cert)?;
+        let (tx, rx) = watch::channel(false);
+        let manager = Manager {
+            inner: Arc::new(Inner {
+                cfg,
+                store,
+                heartbeats: Mutex::default(),
+                shutdown: tx,
+                tasks: Mutex::default(),
+                local_addr,
+            }),
+        };
+        let router = manager.cluster_router();
+        manager.spawn(listener::serve(listener, server_tls, router, rx));
+        let m = manager.clone();
+        manager.spawn(async move { control::run(m).await });
+        Ok(manager)
+    }
+
+    /// The replicated store.
+    pub fn store(&self) -> &ClusterStore {
+        &self.inner.store
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> &str {
+        &self.inner.cfg.node_id
+    }
+
+    /// The bound cluster address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address other nodes use for this manager.
+    pub fn advertise_addr(&self) -> &str {
+        &self.inner.cfg.advertise_addr
+    }
+
+    /// Commits `command` with the current time.
+    pub async fn write(&self, command: Command) -> Result<Outcome, ManagerError> {
+        Ok(self
+            .inner
+            .store
+            .write(Request {
+                at: now_rfc3339(),
+                command,
+            })
+            .await?)
+    }
+
+    /// Commits `command` and turns a refusal into an error.
+    pub async fn write_ok(&self, command: Command) -> Result<(), ManagerError> {
+        match self.write(command).await? {
+            Outcome::Done => Ok(()),
+            other => Err(ManagerError::Refused(other)),
+        }
+    }
+
+    /// Runs `fut` until the manager shuts down.
+    pub(crate) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            t.spawn(fut);
+        }
+    }
+
+    /// Manager addresses, the leader first.
+    pub fn manager_addrs(&self) -> Vec<String> {
+        let leader = self.inner.store.leader().map(|(_, p)| p.addr);
+        let mut out: Vec<String> = leader.iter().cloned().collect();
+        for m in self.inner.store.members() {
+            if m.voter && Some(&m.peer.addr) != leader.as_ref() {
+                out.push(m.peer.addr);
+            }
+        }
+        out
+    }
+
+    /// A receiver that turns true when the manager shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Stops the control loop, the listener and the store.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        let tasks = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t));
+        if let Ok(mut t) = tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                while t.join_next().await.is_some() {}
+            })
+            .await;
+            t.abort_all();
+        }
+        self.inner.store.shutdown().await;
+    }
+
+    fn cluster_router(&self) -> Router {
+        let open = Router::new()
+            .route(join::CA_PATH, get(ca_cert))
+            .route(join::JOIN_PATH, post(join_node));
+        let nodes = Router::new().route(
+            crate::swarm::dispatcher::proto::SESSION_PATH,
+            post(dispatch::session),
+        );
+        let raft = self.inner.store.router();
+        let m = self.clone();
+        let require_manager = axum::middleware::from_fn(move |req, next| {
+            let m = m.clone();
+            async move { authorize(m, true, req, next).await }
+        });
+        let m = self.clone();
+        let require_node = axum::middleware::from_fn(move |req, next| {
+            let m = m.clone();
+            async move { authorize(m, false, req, next).await }
+        });
+        open.merge(nodes.layer(require_node))
+            .merge(raft.layer(require_manager))
+            .layer(Extension(self.clone()))
+    }
+}
+
+/// Lets a request through only with a certificate of this cluster naming a current node
+/// (and a manager, for Raft).
+async fn authorize(
+    m: Manager,
+    managers_only: bool,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(id) = req.extensions().get::<Peer>().and_then(|p| p.identity.clone()) else {
+        return (StatusCode::UNAUTHORIZED, "a node certificate is required").into_response();
+    };
+    let (cluster, known) = m.store().read(|s| {
+        (
+            s.cluster.as_ref().map(|c| c.id.clone()),
+            s.nodes.contains_key(&id.node_id),
+        )
+    });
+    // Before the first entries replicate, a new manager knows no cluster: let Raft through.
+    let cluster_ok = cluster.as_ref().is_none_or(|c| *c == id.cluster_id);
+    if !cluster_ok || (cluster.is_some() && !known && !managers_only) {
+        return (StatusCode::FORBIDDEN, "node is not a member of this swarm").into_response();
+    }
+    if managers_only && id.role != ca::Role::Manager {
+        return (StatusCode::FORBIDDEN, "only managers take part in Raft").into_response();
+    }
+    next.run(req).await
+}
+
+async fn ca_cert(Extension(m): Extension<Manager>) -> Response {
+    match m.store().read(|s| s.cluster.as_ref().map(|c| c.ca_cert_pem.clone())) {
+        Some(pem) => pem.into_response(),
+        None => ManagerError::NotInitialised.into_response(),
+    }
+}
+
+async fn join_node(
+    Extension(m): Extension<Manager>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<join::JoinRequest>,
+) -> Response {
+    match m.join(req, peer.addr.ip()).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_288_000, 5);
+        assert_eq!(rfc3339(t), "2025-11-28T00:00:00.000000005Z");
+    }
+}
+
+/// Resolves once `rx` turns true (or its sender is gone); holds no borrow across awaits.
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
