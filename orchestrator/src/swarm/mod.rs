@@ -4,6 +4,7 @@
 pub mod ca;
 pub mod dispatcher;
 pub mod ids;
+pub mod manager;
 pub mod raft;
 pub mod reconcile;
 pub mod scheduler;
