@@ -165,6 +165,8 @@ struct Inner {
     reach: Arc<Reach>,
     client: reqwest::Client,
     scheme: String,
+    /// To wait at shutdown until openraft's tasks let go of the file (redb locks it).
+    db: std::sync::Weak<redb::Database>,
 }
 
 /// A manager's handle on the replicated cluster store.
@@ -186,10 +188,12 @@ impl ClusterStore {
             reason,
         };
         std::fs::create_dir_all(&cfg.dir).map_err(|e| open_err(e.to_string()))?;
-        let db = redb::Database::create(cfg.dir.join("raft.redb"))
+        let db = open_db(&cfg.dir.join("raft.redb"))
+            .await
             .map_err(|e| open_err(format!("raft.redb: {e}")))?;
         log_store::init_tables(&db).map_err(|e| open_err(e.to_string()))?;
         let db = Arc::new(db);
+        let weak_db = Arc::downgrade(&db);
         let (sm, shared) = StateMachine::open(db.clone()).map_err(open_err)?;
         let config = Config {
             cluster_name: "berth-swarm".into(),
@@ -228,6 +232,7 @@ impl ClusterStore {
                 reach,
                 client: cfg.client,
                 scheme: cfg.scheme,
+                db: weak_db,
             }),
         })
     }
@@ -336,6 +341,14 @@ impl ClusterStore {
     pub async fn shutdown(&self) {
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "stopping the raft core");
+        }
+        // openraft's storage tasks end shortly after the core; reopening needs the lock free.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.inner.db.strong_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if self.inner.db.strong_count() > 0 {
+            tracing::warn!("the raft store is still open after shutdown");
         }
     }
 
@@ -510,6 +523,20 @@ impl ClusterStore {
 
     pub(crate) fn saw(&self, raft_id: u64) {
         self.inner.reach.saw(raft_id);
+    }
+}
+
+/// Opens redb, waiting a little while a previous handle in this process finishes closing (the
+/// last `Arc` is gone before redb's close has released the file lock).
+async fn open_db(path: &std::path::Path) -> Result<redb::Database, redb::DatabaseError> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match redb::Database::create(path) {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
     }
 }
 
