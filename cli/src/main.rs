@@ -2,6 +2,7 @@
 
 mod compose;
 mod engine;
+mod swarm;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ enum Command {
     Compose(compose::ComposeArgs),
     #[command(flatten)]
     Engine(engine::EngineCommand),
+    #[command(flatten)]
+    Swarm(swarm::SwarmTop),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compose(args) => compose::run(args, &cli.conn),
         Command::Engine(cmd) => engine::run(cmd, &cli.conn),
+        Command::Swarm(cmd) => swarm::run(cmd, &cli.conn),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

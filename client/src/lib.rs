@@ -12,6 +12,7 @@ pub mod host;
 pub mod images;
 pub mod networks;
 pub mod stream;
+pub mod swarm;
 pub mod transport;
 pub mod volumes;
 

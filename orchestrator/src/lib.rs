@@ -2,4 +2,5 @@
 //! Docker Engine API (through `berth-client`), so it drives berthd and dockerd alike.
 
 pub mod compose;
+pub mod stack;
 pub mod swarm;

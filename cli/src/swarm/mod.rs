@@ -1,0 +1,45 @@
+//! `berth swarm|node|service|stack`: the swarm commands, with docker's flags and output.
+
+mod node;
+mod service;
+mod stack;
+mod swarm;
+mod tasks;
+mod util;
+
+use crate::engine::ConnArgs;
+use anyhow::Result;
+use clap::Subcommand;
+
+/// The swarm command groups.
+#[derive(Debug, Subcommand)]
+pub enum SwarmTop {
+    /// Manage Swarm.
+    #[command(subcommand)]
+    Swarm(swarm::SwarmCommand),
+    /// Manage Swarm nodes.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Manage Swarm services.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
+    /// Manage Swarm stacks.
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
+}
+
+/// Runs a swarm command.
+pub fn run(cmd: SwarmTop, conn: &ConnArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let c = conn.client()?;
+        match cmd {
+            SwarmTop::Swarm(s) => swarm::run(&c, s).await,
+            SwarmTop::Node(n) => node::run(&c, n).await,
+            SwarmTop::Service(s) => service::run(&c, s).await,
+            SwarmTop::Stack(s) => stack::run(&c, s).await,
+        }
+    })
+}
