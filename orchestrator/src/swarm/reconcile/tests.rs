@@ -485,3 +485,53 @@ fn removed_service_tasks_stop_then_disappear() {
     set_state(&mut state, "a", TaskState::SHUTDOWN, 11);
     assert_eq!(task_changes(&run(&state, 12).commands).1, vec!["a"]);
 }
+
+#[test]
+fn paused_update_holds_until_the_service_is_updated_again() {
+    let old = replicated("s", 2, image_spec("v1"));
+    let tasks = vec![
+        task("t1", &old, 1, Some("n1"), TaskState::RUNNING, 0),
+        task("t2", &old, 2, Some("n1"), TaskState::RUNNING, 0),
+    ];
+    let mut svc = updated(old, "v2", ServiceSpecUpdateConfig::default());
+    svc.service.update_status = Some(ServiceUpdateStatus {
+        state: Some(UpdateState::PAUSED),
+        started_at: Some(ts(60)),
+        completed_at: None,
+        message: Some("update paused".into()),
+    });
+    let mut state = cluster(vec![node("n1")], vec![svc], tasks);
+    assert!(run(&state, 100).commands.is_empty());
+    // `service update` again (after the pause began) starts a new update.
+    let s = state.services.get_mut("s").unwrap();
+    s.service.updated_at = Some(ts(90));
+    s.service.spec.as_mut().unwrap().task_template = Some(image_spec("v3"));
+    let out = run(&state, 100);
+    assert!(out.commands.iter().any(|c| matches!(c, Command::SetServiceUpdateStatus { status: Some(s), .. } if s.state == Some(UpdateState::UPDATING))));
+    assert_eq!(created(&task_changes(&out.commands).0).len(), 1);
+}
+
+#[test]
+fn global_service_respects_constraints() {
+    let mut spec = image_spec("busybox");
+    spec.placement = Some(bollard_stubs::models::TaskSpecPlacement {
+        constraints: Some(vec!["node.labels.role==edge".into()]),
+        ..Default::default()
+    });
+    let svc = global("g", spec);
+    let state = cluster(
+        vec![label(node("n1"), "role", "edge"), node("n2")],
+        vec![svc],
+        vec![],
+    );
+    let (put, _) = task_changes(&run(&state, 1).commands);
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].node_id.as_deref(), Some("n1"));
+}
+
+#[test]
+fn same_input_same_output() {
+    let svc = replicated("s", 5, image_spec("busybox"));
+    let state = cluster(vec![node("n1"), node("n2")], vec![svc], vec![]);
+    assert_eq!(run(&state, 1), run(&state, 1));
+}

@@ -390,7 +390,13 @@ pub fn schedule(state: &ClusterState, now: SystemTime) -> Vec<Command> {
     let mut groups: BTreeMap<&str, SpecGroups> = BTreeMap::new();
     let mut preassigned: Vec<&Task> = Vec::new();
     for t in state.tasks.values() {
-        if !wants_node(t) {
+        // Tasks of a removed service are the orchestrator's to stop, not to place.
+        if !wants_node(t)
+            || !t
+                .service_id
+                .as_ref()
+                .is_some_and(|s| state.services.contains_key(s))
+        {
             continue;
         }
         if t.node_id.is_some() {
