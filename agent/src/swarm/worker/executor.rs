@@ -137,7 +137,9 @@ impl Executor {
             .reported
             .retain(|id, _| assigned.contains(id.as_str()));
 
-        let attachments = self.ensure_networks(&mut inner, tasks, networks).await;
+        let Some(attachments) = self.ensure_networks(&mut inner, tasks, networks).await else {
+            return Vec::new();
+        };
 
         let seen = &seen;
         let steps = tasks.iter().filter_map(|t| {
@@ -227,22 +229,21 @@ impl Executor {
     }
 
     /// Makes the node-local network of every swarm network the tasks use, removes those no
-    /// task uses any more, and returns each task's attachments (or why they cannot be made).
+    /// task uses any more, and returns each task's attachments (or why they cannot be made);
+    /// `None` when the engine's networks cannot be read.
     async fn ensure_networks(
         &self,
         inner: &mut Inner,
         tasks: &[Task],
         networks: &[Network],
-    ) -> HashMap<String, Result<Vec<Attachment>, String>> {
+    ) -> Option<HashMap<String, Result<Vec<Attachment>, String>>> {
         if inner.local_networks.is_none() {
+            // The engine not answering is no reason to reject tasks: the round is skipped.
             match self.list_local_networks().await {
                 Ok(l) => inner.local_networks = Some(l),
                 Err(e) => {
                     tracing::warn!(error = %e, "swarm worker: listing networks");
-                    return tasks
-                        .iter()
-                        .filter_map(|t| Some((t.id.clone()?, Err(e.to_string()))))
-                        .collect();
+                    return None;
                 }
             }
         }
@@ -312,7 +313,7 @@ impl Executor {
                 Err(e) => tracing::debug!(network = %name, error = %e, "swarm worker: network"),
             }
         }
-        out
+        Some(out)
     }
 
     async fn create_network(&self, id: &str, net: &Network) -> Result<String, ClientError> {

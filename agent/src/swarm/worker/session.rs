@@ -207,7 +207,7 @@ async fn round_trip(
         .json(req)
         // The manager holds the request for a heartbeat period; past a few more seconds it is
         // gone, and another manager should be tried.
-        .timeout(HEARTBEAT_PERIOD + Duration::from_secs(2))
+        .timeout(HEARTBEAT_PERIOD + Duration::from_millis(1500))
         .send()
         .await
         .map_err(|e| Failure::Other(e.to_string()))?;

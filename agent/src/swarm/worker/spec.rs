@@ -215,7 +215,7 @@ pub fn create_body(task: &Task, node_id: &str, networks: &[Attachment]) -> Conta
         healthcheck: c.health_check.clone(),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
-        networking_config: (!endpoints.is_empty()).then(|| NetworkingConfig {
+        networking_config: (!endpoints.is_empty()).then_some(NetworkingConfig {
             endpoints_config: Some(endpoints),
         }),
         ..Default::default()
