@@ -69,6 +69,8 @@ pub struct Daemon {
     pub id: String,
     /// When the daemon started.
     pub started: SystemTime,
+    /// Swarm membership: the worker and, on managers, the manager.
+    pub swarm: crate::swarm::SwarmNode,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -100,12 +102,14 @@ impl Daemon {
         )
         .await?;
         let networks = containers.networks().clone();
+        let swarm = crate::swarm::SwarmNode::open(&config.root, &id);
         Ok(Self {
             config,
             images,
             containers,
             networks,
             events: EventBus::new(),
+            swarm,
             id,
             started: SystemTime::now(),
             shutdown,

@@ -110,10 +110,18 @@ async fn main() -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let server = tokio::spawn(listeners.serve(daemon.clone(), shutdown_rx));
+    // The swarm worker drives this daemon through its own API, so it needs a UNIX socket.
+    if let Some(sock) = hosts.iter().find_map(|h| match h {
+        Listen::Unix(p) => Some(p.clone()),
+        Listen::Tcp(_) => None,
+    }) {
+        daemon.swarm.resume(sock).await;
+    }
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+    daemon.swarm.shutdown().await;
     let _ = shutdown_tx.send(true);
     let _ = server.await;
     // Live-restore: containers keep running; only the monitors stop.

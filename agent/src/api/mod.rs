@@ -7,6 +7,7 @@ pub mod images;
 pub mod networks;
 pub mod progress;
 pub mod stream;
+pub mod swarm;
 pub mod system;
 mod util;
 pub mod volumes;
@@ -450,6 +451,7 @@ pub fn router(state: AppState) -> Router {
         .merge(build::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
+        .merge(swarm::routes())
         .fallback(page_not_found)
         .with_state(state)
 }

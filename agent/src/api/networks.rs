@@ -34,6 +34,9 @@ async fn create(State(d): State<AppState>, body: axum::body::Bytes) -> ApiResult
     if req.name.trim().is_empty() {
         return Err(ApiError::bad_request("network name must not be empty"));
     }
+    if req.driver.as_deref() == Some("overlay") {
+        return create_swarm_network(&d, req).await;
+    }
     let name = req.name.clone();
     let r = d.containers.networks().create(req).await?;
     d.events.publish(
@@ -49,11 +52,80 @@ async fn create(State(d): State<AppState>, body: axum::body::Bytes) -> ApiResult
         .into_response())
 }
 
+/// `network create -d overlay`: a swarm network, recorded by the managers; each node that runs
+/// a task on it creates its local part.
+async fn create_swarm_network(d: &Daemon, req: NetworkCreateRequest) -> ApiResult<Response> {
+    let Some(m) = d.swarm.manager().await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+        ));
+    };
+    let network = bollard_stubs::models::Network {
+        name: Some(req.name.clone()),
+        driver: Some("overlay".into()),
+        internal: req.internal,
+        attachable: req.attachable,
+        ingress: req.ingress,
+        enable_ipv4: Some(true),
+        enable_ipv6: req.enable_ipv6,
+        ipam: req.ipam.clone(),
+        options: req.options.clone(),
+        labels: req.labels.clone(),
+        ..Default::default()
+    };
+    let id = m.create_network(network).await?;
+    d.events.publish(
+        "network",
+        "create",
+        &id,
+        &[("name", req.name.as_str()), ("type", "overlay")],
+    );
+    Ok((StatusCode::CREATED, Json(json!({"Id": id, "Warning": ""}))).into_response())
+}
+
+/// The swarm network `key` names (ID, ID prefix or name), on managers.
+async fn swarm_network(d: &Daemon, key: &str) -> Option<bollard_stubs::models::Network> {
+    let m = d.swarm.manager().await?;
+    let nets = m.networks();
+    let exact = nets
+        .iter()
+        .find(|n| n.id.as_deref() == Some(key) || n.name.as_deref() == Some(key));
+    if let Some(n) = exact {
+        return Some(n.clone());
+    }
+    let mut prefixed = nets
+        .iter()
+        .filter(|n| n.id.as_deref().is_some_and(|id| id.starts_with(key)));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(n), None) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// Label on a node-local bridge that implements a swarm network.
+const SWARM_NETWORK_LABEL: &str = "com.docker.swarm.network.id";
+
 async fn list(State(d): State<AppState>, p: Params) -> ApiResult<Json<Vec<Value>>> {
     let f = p.filters()?;
     f.allow(&["dangling", "driver", "id", "label", "name", "scope", "type"])?;
     let mut out = Vec::new();
+    if let Some(m) = d.swarm.manager().await {
+        for n in m.networks() {
+            let v = serde_json::to_value(&n).map_err(|e| ApiError::internal(e.to_string()))?;
+            if matches(&d, &v, &f)? {
+                out.push(v);
+            }
+        }
+    }
     for n in d.containers.networks().list()? {
+        // The local part of a swarm network is shown as the swarm network itself.
+        if n.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(SWARM_NETWORK_LABEL))
+        {
+            continue;
+        }
         let v = serde_json::to_value(&n).map_err(|e| ApiError::internal(e.to_string()))?;
         if matches(&d, &v, &f)? {
             out.push(v);
@@ -108,15 +180,33 @@ fn matches(d: &Daemon, v: &Value, f: &Filters) -> ApiResult<bool> {
 }
 
 fn has_endpoints(d: &Daemon, id: &str) -> ApiResult<bool> {
-    let n = d.containers.networks().inspect(id)?;
+    let Ok(n) = d.containers.networks().inspect(id) else {
+        // A swarm network has no local endpoints to count here.
+        return Ok(false);
+    };
     Ok(n.containers.as_ref().is_some_and(|c| !c.is_empty()))
 }
 
 async fn inspect(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    if let Some(n) = swarm_network(&d, &id).await {
+        return Ok(Json(n).into_response());
+    }
     Ok(Json(d.containers.networks().inspect(&id)?).into_response())
 }
 
 async fn remove(State(d): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if let (Some(n), Some(m)) = (swarm_network(&d, &id).await, d.swarm.manager().await) {
+        let full = n.id.clone().unwrap_or_default();
+        m.remove_network(&full).await?;
+        let name = n.name.clone().unwrap_or_default();
+        d.events.publish(
+            "network",
+            "destroy",
+            &full,
+            &[("name", name.as_str()), ("type", "overlay")],
+        );
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let n = d.containers.networks().inspect(&id)?;
     let full = n.id.clone().unwrap_or_default();
     let name = n.name.clone().unwrap_or_default();

@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/system/df", get(df))
 }
 
-async fn ping() -> Response {
+async fn ping(State(d): State<AppState>) -> Response {
     let mut r = "OK".into_response();
     let h = r.headers_mut();
     h.insert(
@@ -39,7 +39,7 @@ async fn ping() -> Response {
     );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
-    h.insert("Swarm", HeaderValue::from_static("inactive"));
+    h.insert("Swarm", HeaderValue::from_static(d.swarm.ping_header()));
     r
 }
 
@@ -211,14 +211,7 @@ async fn info(State(d): State<AppState>) -> ApiResult<Json<Value>> {
         "ServerVersion": VERSION,
         "Runtimes": {"berth": {"path": "berth-runtime"}},
         "DefaultRuntime": "berth",
-        "Swarm": {
-            "NodeID": "",
-            "NodeAddr": "",
-            "LocalNodeState": "inactive",
-            "ControlAvailable": false,
-            "Error": "",
-            "RemoteManagers": null,
-        },
+        "Swarm": serde_json::to_value(d.swarm.info().await).unwrap_or_default(),
         "LiveRestoreEnabled": true,
         "Isolation": "",
         "InitBinary": "",

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 #[path = "../../../tests/support/netns.rs"]
 pub mod netns;
 pub mod registry;

@@ -28,10 +28,14 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
     /// `swarm init` has not happened (or the store has not caught up yet).
-    #[error("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")]
+    #[error(
+        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
+    )]
     NotInitialised,
     /// A join token that does not match the cluster.
-    #[error("rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster")]
+    #[error(
+        "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"
+    )]
     InvalidToken,
     /// The store could not commit (no leader, no quorum) or could not be opened.
     #[error(transparent)]
@@ -72,14 +76,14 @@ impl ManagerError {
     /// The HTTP status Docker answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ManagerError::NotInitialised | ManagerError::Raft(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ManagerError::NotInitialised | ManagerError::Raft(_) => StatusCode::SERVICE_UNAVAILABLE,
             ManagerError::InvalidToken | ManagerError::Invalid(_) => StatusCode::BAD_REQUEST,
             ManagerError::Refused(Outcome::NotFound(_)) | ManagerError::NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            ManagerError::Refused(Outcome::Conflict(m)) if m.starts_with("update out of sequence") => {
+            ManagerError::Refused(Outcome::Conflict(m))
+                if m.starts_with("update out of sequence") =>
+            {
                 StatusCode::CONFLICT
             }
             ManagerError::Refused(Outcome::Conflict(_)) => StatusCode::CONFLICT,
@@ -144,9 +148,7 @@ pub fn now_rfc3339() -> String {
 
 /// RFC 3339 with nanoseconds, UTC.
 pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -277,8 +279,15 @@ impl Manager {
     /// Stops the control loop, the listener and the store.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
-        let tasks = self.inner.tasks.lock().map(|mut t| std::mem::take(&mut *t));
-        if let Ok(mut t) = tasks {
+        // `.ok()` at once: a poisoned lock's error holds the guard, which must not live across
+        // the awaits below.
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .ok()
+            .map(|mut t| std::mem::take(&mut *t));
+        if let Some(mut t) = tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
                 while t.join_next().await.is_some() {}
             })
@@ -321,7 +330,11 @@ async fn authorize(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(id) = req.extensions().get::<Peer>().and_then(|p| p.identity.clone()) else {
+    let Some(id) = req
+        .extensions()
+        .get::<Peer>()
+        .and_then(|p| p.identity.clone())
+    else {
         return (StatusCode::UNAUTHORIZED, "a node certificate is required").into_response();
     };
     let (cluster, known) = m.store().read(|s| {
@@ -342,7 +355,10 @@ async fn authorize(
 }
 
 async fn ca_cert(Extension(m): Extension<Manager>) -> Response {
-    match m.store().read(|s| s.cluster.as_ref().map(|c| c.ca_cert_pem.clone())) {
+    match m
+        .store()
+        .read(|s| s.cluster.as_ref().map(|c| c.ca_cert_pem.clone()))
+    {
         Some(pem) => pem.into_response(),
         None => ManagerError::NotInitialised.into_response(),
     }

@@ -1,0 +1,252 @@
+//! Real multi-host swarms on one machine (network namespaces on a test bridge), driven by the
+//! real docker CLI against Berth managers.
+
+mod common;
+
+use common::cluster::{Cluster, IMAGE};
+use std::collections::HashMap;
+
+/// `swarm init` on h0, managers h1..managers, workers after; returns the cluster.
+fn swarm(hosts: usize, managers: usize) -> Cluster {
+    let c = Cluster::new(hosts);
+    let h0 = &c.hosts[0];
+    h0.docker_ok(&["swarm", "init", "--advertise-addr", &h0.ip]);
+    let manager_token = h0.docker_ok(&["swarm", "join-token", "-q", "manager"]);
+    let worker_token = h0.docker_ok(&["swarm", "join-token", "-q", "worker"]);
+    let remote = format!("{}:2377", h0.ip);
+    for (i, h) in c.hosts.iter().enumerate().skip(1) {
+        let token = if i < managers {
+            &manager_token
+        } else {
+            &worker_token
+        };
+        h.docker_ok(&[
+            "swarm",
+            "join",
+            "--advertise-addr",
+            &h.ip,
+            "--token",
+            token.trim(),
+            &remote,
+        ]);
+    }
+    Cluster::wait_for(20, "all nodes ready", || {
+        let out = c.hosts[0].docker(&["node", "ls", "--format", "{{.Status}}"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.lines().filter(|l| *l == "Ready").count() == hosts).then_some(())
+    });
+    c
+}
+
+/// Running tasks of `service` per node ID, as `docker service ps` on host `via` shows them.
+fn running_per_node(c: &Cluster, via: usize, service: &str) -> HashMap<String, usize> {
+    let out = c.hosts[via].docker(&[
+        "service",
+        "ps",
+        "--no-trunc",
+        "-f",
+        "desired-state=running",
+        "--format",
+        "{{.Node}} {{.CurrentState}}",
+        service,
+    ]);
+    let mut per = HashMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut it = l.split_whitespace();
+        if let (Some(node), Some("Running")) = (it.next(), it.next()) {
+            *per.entry(node.to_string()).or_default() += 1;
+        }
+    }
+    per
+}
+
+fn wait_running(
+    c: &Cluster,
+    via: usize,
+    service: &str,
+    n: usize,
+    secs: u64,
+) -> HashMap<String, usize> {
+    Cluster::wait_for(secs, &format!("{n} running tasks of {service}"), || {
+        let per = running_per_node(c, via, service);
+        (per.values().sum::<usize>() == n).then_some(per)
+    })
+}
+
+#[test]
+fn three_managers_two_workers_spread_a_service_and_survive_the_leader() {
+    let mut c = swarm(5, 3);
+    let h0 = &c.hosts[0];
+    let ls = h0.docker_ok(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
+    assert_eq!(ls.lines().filter(|l| *l == "Leader").count(), 1, "{ls}");
+    assert_eq!(ls.lines().filter(|l| *l == "Reachable").count(), 2, "{ls}");
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "10",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let per = wait_running(&c, 0, "web", 10, 60);
+    assert_eq!(per.len(), 5, "spread over every node: {per:?}");
+    assert!(per.values().all(|n| *n == 2), "evenly: {per:?}");
+
+    // kill -9 the leader: another manager takes over, nothing committed is lost.
+    c.kill9(0);
+    let leader = Cluster::wait_for(15, "a new leader", || {
+        let out =
+            c.hosts[1].docker(&["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("Leader").then_some(text)
+    });
+    assert!(leader.contains("Unreachable"), "{leader}");
+    c.hosts[1].docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "2",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let services = c.hosts[2].docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        services.contains("web") && services.contains("api"),
+        "{services}"
+    );
+    // The old leader comes back and catches up.
+    c.start(0);
+    Cluster::wait_for(20, "h0 caught up", || {
+        let out = c.hosts[0].docker(&["service", "ls", "--format", "{{.Name}}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("api")
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_stopped_worker_has_its_tasks_rescheduled_and_drain_moves_tasks() {
+    let mut c = swarm(3, 1);
+    let h0 = &c.hosts[0];
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "w",
+        "--replicas",
+        "6",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    wait_running(&c, 0, "w", 6, 60);
+    let worker2 = c.hosts[0]
+        .docker_ok(&["node", "ls", "-q", "-f", "role=worker"])
+        .lines()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert_eq!(worker2.len(), 2);
+    c.kill9(2);
+    let per = Cluster::wait_for(30, "tasks rescheduled away from the dead worker", || {
+        let per = running_per_node(&c, 0, "w");
+        (per.values().sum::<usize>() == 6 && per.len() == 2).then_some(per)
+    });
+    assert_eq!(per.len(), 2, "{per:?}");
+    let down = c.hosts[0].docker_ok(&["node", "ls", "--format", "{{.Status}}"]);
+    assert!(down.contains("Down"), "{down}");
+
+    // Drain the remaining worker: everything ends up on the manager.
+    let h1 = c.hosts[1]
+        .docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
+        .trim()
+        .to_string();
+    c.hosts[0].docker_ok(&["node", "update", "--availability", "drain", &h1]);
+    Cluster::wait_for(30, "tasks drained", || {
+        let per = running_per_node(&c, 0, "w");
+        (per.values().sum::<usize>() == 6 && per.len() == 1).then_some(())
+    });
+}
+
+#[test]
+fn a_minority_cannot_write_and_heals() {
+    let c = swarm(3, 3);
+    c.link(2, false);
+    let o = c.hosts[2].docker(&[
+        "service", "create", "-d", "--name", "x", IMAGE, "sleep", "100",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("leader"), "{err}");
+    // Reads still work on the cut-off manager.
+    c.hosts[2].docker_ok(&["node", "ls"]);
+    c.hosts[0].docker_ok(&[
+        "service", "create", "-d", "--name", "y", IMAGE, "sleep", "100",
+    ]);
+    c.link(2, true);
+    Cluster::wait_for(20, "the minority caught up", || {
+        let out = c.hosts[2].docker(&["service", "ls", "--format", "{{.Name}}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains('y')
+            .then_some(())
+    });
+}
+
+#[test]
+fn bad_input_gets_docker_errors() {
+    let c = swarm(2, 1);
+    let h0 = &c.hosts[0];
+    let o = c.hosts[1].docker(&[
+        "swarm",
+        "join",
+        "--token",
+        "SWMTKN-1-bad",
+        &format!("{}:2377", h0.ip),
+    ]);
+    assert!(!o.status.success());
+    let o = c.hosts[1].docker(&["service", "ls"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a swarm manager"));
+    h0.docker_ok(&[
+        "service", "create", "-d", "--name", "s", IMAGE, "sleep", "100",
+    ]);
+    let o = h0.docker(&[
+        "service", "create", "-d", "--name", "s", IMAGE, "sleep", "100",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    // A stale version is a 409, as with Docker.
+    let id = h0.docker_ok(&["service", "inspect", "-f", "{{.ID}}", "s"]);
+    let (code, _) = {
+        let body = r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x"}}}"#;
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(&h0.sock)
+            .args([
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+            .arg(format!("http://x/services/{}/update?version=1", id.trim()))
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), ())
+    };
+    assert_eq!(code, "409");
+}
