@@ -64,9 +64,13 @@ async fn bench_raft_writes_and_failover() {
         fwrites as f64 / took.as_secs_f64()
     );
     let total = writes + fwrites;
-    wait_for(Duration::from_secs(30), || ms.iter().all(|m| m.nodes() == total)).await;
+    wait_for(Duration::from_secs(30), || {
+        ms.iter().all(|m| m.nodes() == total)
+    })
+    .await;
     let mut failovers = Vec::new();
     for _ in 0..3 {
+        wait_for(Duration::from_secs(10), || leader(&ms).is_some()).await;
         let old = leader(&ms).expect("a leader");
         let t = Instant::now();
         ms[old].kill().await;

@@ -372,12 +372,13 @@ impl ClusterStore {
         let deadline = Instant::now() + WRITE_WAIT;
         loop {
             match self.leader() {
-                Some((id, _)) if id == self.inner.id => match self.local(op.clone(), deadline).await
-                {
-                    Ok(o) => return Ok(o),
-                    Err(Local::Failed(e)) => return Err(e),
-                    Err(Local::NotLeader) => {}
-                },
+                Some((id, _)) if id == self.inner.id => {
+                    match self.local(op.clone(), deadline).await {
+                        Ok(o) => return Ok(o),
+                        Err(Local::Failed(e)) => return Err(e),
+                        Err(Local::NotLeader) => {}
+                    }
+                }
                 Some((_, peer)) => match self.forward(&peer, &op, deadline).await {
                     Ok(ForwardReply::Done(o)) => return Ok(o),
                     Ok(ForwardReply::NoLeader) => return Err(RaftError::NoLeader),
@@ -413,7 +414,10 @@ impl ClusterStore {
         let res = self
             .inner
             .client
-            .post(format!("{}://{}/raft/forward", self.inner.scheme, leader.addr))
+            .post(format!(
+                "{}://{}/raft/forward",
+                self.inner.scheme, leader.addr
+            ))
             .timeout(wait + Duration::from_secs(1))
             .json(op)
             .send()

@@ -62,8 +62,8 @@ impl StateMachine {
         let mut applied = Applied::default();
         if let Some(meta) = get_meta::<SnapshotMeta<u64, RaftPeer>>(&db, SNAPSHOT_META)? {
             let data = read_data(&db)?;
-            applied.state = serde_json::from_slice(&data)
-                .map_err(|e| format!("decoding the snapshot: {e}"))?;
+            applied.state =
+                serde_json::from_slice(&data).map_err(|e| format!("decoding the snapshot: {e}"))?;
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership;
         }
@@ -156,11 +156,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut out = Vec::new();
         let last = {
-            let mut a = self
-                .shared
-                .applied
-                .write()
-                .map_err(|e| StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())))?;
+            let mut a = self.shared.applied.write().map_err(|e| {
+                StorageIOError::write_state_machine(&std::io::Error::other(e.to_string()))
+            })?;
             for entry in entries {
                 a.last_applied = Some(entry.log_id);
                 out.push(match entry.payload {
@@ -209,8 +207,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
-        let Some(meta) = get_meta::<SnapshotMeta<u64, RaftPeer>>(&self.db, SNAPSHOT_META)
-            .map_err(io_read)?
+        let Some(meta) =
+            get_meta::<SnapshotMeta<u64, RaftPeer>>(&self.db, SNAPSHOT_META).map_err(io_read)?
         else {
             return Ok(None);
         };
