@@ -1,9 +1,9 @@
 //! `berth swarm|node|service|stack`: the swarm commands, with docker's flags and output.
 
+mod cluster;
 mod node;
 mod service;
 mod stack;
-mod swarm;
 mod tasks;
 mod util;
 
@@ -16,16 +16,16 @@ use clap::Subcommand;
 pub enum SwarmTop {
     /// Manage Swarm.
     #[command(subcommand)]
-    Swarm(swarm::SwarmCommand),
+    Swarm(cluster::SwarmCommand),
     /// Manage Swarm nodes.
     #[command(subcommand)]
     Node(node::NodeCommand),
     /// Manage Swarm services.
     #[command(subcommand)]
-    Service(service::ServiceCommand),
+    Service(Box<service::ServiceCommand>),
     /// Manage Swarm stacks.
     #[command(subcommand)]
-    Stack(stack::StackCommand),
+    Stack(Box<stack::StackCommand>),
 }
 
 /// Runs a swarm command.
@@ -36,10 +36,10 @@ pub fn run(cmd: SwarmTop, conn: &ConnArgs) -> Result<()> {
     rt.block_on(async move {
         let c = conn.client()?;
         match cmd {
-            SwarmTop::Swarm(s) => swarm::run(&c, s).await,
+            SwarmTop::Swarm(s) => cluster::run(&c, s).await,
             SwarmTop::Node(n) => node::run(&c, n).await,
-            SwarmTop::Service(s) => service::run(&c, s).await,
-            SwarmTop::Stack(s) => stack::run(&c, s).await,
+            SwarmTop::Service(s) => service::run(&c, *s).await,
+            SwarmTop::Stack(s) => stack::run(&c, *s).await,
         }
     })
 }

@@ -94,7 +94,7 @@ pub async fn print_tasks(c: &Client, a: &PsArgs, extra: &[(&str, String)]) -> Re
             err = format!("\"{err}\"");
         }
         let since = unix_of(&s(t, "/Status/Timestamp"))
-            .map(|u| ago(u))
+            .map(ago)
             .unwrap_or_default();
         let state = title(&s(t, "/Status/State"));
         let current = if since.is_empty() {

@@ -468,14 +468,14 @@ pub(crate) fn rollback_of(u: ServiceSpecUpdateConfig) -> ServiceSpecRollbackConf
     ServiceSpecRollbackConfig {
         parallelism: u.parallelism,
         delay: u.delay,
-        failure_action: u.failure_action.and_then(|f| {
-            ServiceSpecRollbackConfigFailureActionEnum::from_str(&f.to_string()).ok()
-        }),
+        failure_action: u
+            .failure_action
+            .and_then(|f| ServiceSpecRollbackConfigFailureActionEnum::from_str(f.as_ref()).ok()),
         monitor: u.monitor,
         max_failure_ratio: u.max_failure_ratio,
         order: u
             .order
-            .and_then(|o| ServiceSpecRollbackConfigOrderEnum::from_str(&o.to_string()).ok()),
+            .and_then(|o| ServiceSpecRollbackConfigOrderEnum::from_str(o.as_ref()).ok()),
     }
 }
 
