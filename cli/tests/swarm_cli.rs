@@ -44,7 +44,11 @@ impl Swarm {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !d.docker(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "dockerd did not come up: {}", d.log());
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not come up: {}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let tar = common::base_rootfs_tar(d.dir.path());
@@ -98,7 +102,12 @@ impl Swarm {
             "berth {args:?}: {}{}\n{}",
             common::out(&o),
             common::err(&o),
-            self.log().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            self.log()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         common::out(&o)
     }
@@ -143,7 +152,10 @@ impl Drop for Swarm {
                     continue;
                 }
                 let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&dir) {
+                if String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(&dir)
+                {
                     let _ = Command::new("kill").args(["-9", &pid]).status();
                 }
             }
@@ -179,7 +191,10 @@ fn swarm_services_and_stacks_against_dockerd() {
         return;
     };
     let init = d.ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    assert!(init.starts_with("Swarm initialized: current node ("), "{init}");
+    assert!(
+        init.starts_with("Swarm initialized: current node ("),
+        "{init}"
+    );
     assert!(init.contains("docker swarm join --token SWMTKN-"), "{init}");
     assert!(init.contains("127.0.0.1:2377"), "{init}");
     let token = d.ok(&["swarm", "join-token", "-q", "worker"]);
@@ -234,11 +249,21 @@ fn swarm_services_and_stacks_against_dockerd() {
     assert!(scaled.starts_with("web scaled to 3"), "{scaled}");
     assert!(scaled.contains("verify: Service converged"), "{scaled}");
     assert_eq!(
-        d.docker_ok(&["service", "ls", "--format", "{{.Replicas}}"]).trim(),
+        d.docker_ok(&["service", "ls", "--format", "{{.Replicas}}"])
+            .trim(),
         "3/3"
     );
 
-    let updated = d.ok(&["service", "update", "-d", "--env-add", "B=2", "--env-rm", "A", "web"]);
+    let updated = d.ok(&[
+        "service",
+        "update",
+        "-d",
+        "--env-add",
+        "B=2",
+        "--env-rm",
+        "A",
+        "web",
+    ]);
     assert_eq!(updated.trim(), "web");
     let env = d.docker_ok(&[
         "service",
@@ -265,22 +290,41 @@ fn swarm_services_and_stacks_against_dockerd() {
     let out = d.ok(&["stack", "deploy", "-c", &file, "st"]);
     let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} missing: {out}"));
     assert!(pos("Creating network st_default") < pos("Creating service st_db"));
-    assert!(pos("Creating service st_db") < pos("Creating service st_app"), "{out}");
-    let net = d.docker_ok(&["network", "inspect", "-f", "{{.Driver}} {{.Scope}}", "st_default"]);
+    assert!(
+        pos("Creating service st_db") < pos("Creating service st_app"),
+        "{out}"
+    );
+    let net = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Scope}}",
+        "st_default",
+    ]);
     assert_eq!(net.trim(), "overlay swarm");
     let labels = d.docker_ok(&["service", "inspect", "-f", "{{json .Spec.Labels}}", "st_db"]);
-    assert!(labels.contains(r#""com.docker.stack.namespace":"st""#), "{labels}");
+    assert!(
+        labels.contains(r#""com.docker.stack.namespace":"st""#),
+        "{labels}"
+    );
     assert!(labels.contains(r#""tier":"back""#), "{labels}");
-    d.until(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"], |o| {
-        o.contains("st_app 2/2") && o.contains("st_db 1/1")
-    });
+    d.until(
+        &["service", "ls", "--format", "{{.Name}} {{.Replicas}}"],
+        |o| o.contains("st_app 2/2") && o.contains("st_db 1/1"),
+    );
     let stacks = d.ok(&["stack", "ls"]);
     assert_eq!(
-        stacks.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).collect::<Vec<_>>(),
+        stacks
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .collect::<Vec<_>>(),
         [vec!["NAME", "SERVICES"], vec!["st", "2"]]
     );
     let services = d.ok(&["stack", "services", "st"]);
-    assert!(services.contains("st_app") && services.contains("2/2"), "{services}");
+    assert!(
+        services.contains("st_app") && services.contains("2/2"),
+        "{services}"
+    );
     let ps = d.ok(&["stack", "ps", "st"]);
     assert!(ps.contains("st_app.1") && ps.contains("st_db.1"), "{ps}");
     // Redeploying updates in place.
