@@ -96,7 +96,7 @@ fn state_of(seen: &BTreeMap<String, TaskStatus>, id: &str) -> Option<TaskState> 
 /// Converges until `done` holds for the reported statuses.
 async fn converge_until(
     ex: &Executor,
-    tasks: &mut Vec<Task>,
+    tasks: &mut [Task],
     nets: &[Network],
     seen: &mut BTreeMap<String, TaskStatus>,
     what: &str,
@@ -437,5 +437,64 @@ fn session_runs_assignments_reports_and_fails_over() {
         assert!(!exists(&d, "ok.1.s2"));
         let _ = stop_tx.send(true);
         m2.abort();
+    });
+}
+
+fn with_health(mut t: Task, cmd: &str) -> Task {
+    let c = t.spec.as_mut().unwrap().container_spec.as_mut().unwrap();
+    c.health_check = Some(bollard_stubs::models::HealthConfig {
+        test: Some(vec!["CMD-SHELL".into(), cmd.into()]),
+        interval: Some(300_000_000),
+        timeout: Some(2_000_000_000),
+        retries: Some(1),
+        start_period: Some(0),
+        start_interval: Some(300_000_000),
+    });
+    t
+}
+
+#[test]
+fn executor_waits_for_health() {
+    let (_reg, d) = common::daemon_with_busybox();
+    let rt = rt();
+    rt.block_on(async {
+        let ex = Executor::new(client(&d), NODE.into());
+        let mut tasks = vec![
+            with_health(
+                task("h1", "good", 1, "busybox:latest", "sleep 300"),
+                "sleep 1",
+            ),
+            with_health(
+                task("h2", "sick", 1, "busybox:latest", "sleep 300"),
+                "exit 1",
+            ),
+        ];
+        let mut seen = BTreeMap::new();
+        // Starting first, while the first check runs.
+        converge_until(&ex, &mut tasks, &[], &mut seen, "starting", |s| {
+            state_of(s, "h1").is_some()
+        })
+        .await;
+        assert_eq!(
+            state_of(&seen, "h1"),
+            Some(TaskState::STARTING),
+            "{seen:#?}"
+        );
+        assert_eq!(seen["h1"].message.as_deref(), Some("starting"));
+        converge_until(
+            &ex,
+            &mut tasks,
+            &[],
+            &mut seen,
+            "healthy and unhealthy",
+            |s| {
+                state_of(s, "h1") == Some(TaskState::RUNNING)
+                    && state_of(s, "h2") == Some(TaskState::FAILED)
+            },
+        )
+        .await;
+        assert_eq!(seen["h2"].err.as_deref(), Some("task: unhealthy container"));
+        ex.converge(&[], &[]).await;
+        assert!(!exists(&d, "good.1.h1"));
     });
 }
