@@ -197,13 +197,10 @@ pub struct PeerIdentity {
 /// Reads node ID, role and cluster from a certificate the TLS layer already verified.
 pub fn identity_of(der: &[u8]) -> Result<PeerIdentity, CaError> {
     use x509_parser::prelude::*;
-    let (_, cert) =
-        X509Certificate::from_der(der).map_err(|e| CaError::Parse(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CaError::Parse(e.to_string()))?;
     let subject = cert.subject();
     let first = |it: &mut dyn Iterator<Item = &AttributeTypeAndValue>| {
-        it.next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_string)
+        it.next().and_then(|a| a.as_str().ok()).map(str::to_string)
     };
     let node_id = first(&mut subject.iter_common_name())
         .ok_or_else(|| CaError::Parse("certificate has no CN".into()))?;
@@ -212,7 +209,11 @@ pub fn identity_of(der: &[u8]) -> Result<PeerIdentity, CaError> {
     let role = match ou.as_str() {
         MANAGER_OU => Role::Manager,
         WORKER_OU => Role::Worker,
-        _ => return Err(CaError::Parse(format!("certificate has no swarm role (OU {ou:?})"))),
+        _ => {
+            return Err(CaError::Parse(format!(
+                "certificate has no swarm role (OU {ou:?})"
+            )));
+        }
     };
     Ok(PeerIdentity {
         node_id,
@@ -264,9 +265,15 @@ impl ParsedToken {
 
 /// Splits and checks a join token's shape.
 pub fn parse_token(token: &str) -> Result<ParsedToken, CaError> {
-    let rest = token.trim().strip_prefix(TOKEN_PREFIX).ok_or(CaError::BadToken)?;
+    let rest = token
+        .trim()
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or(CaError::BadToken)?;
     let (digest, secret) = rest.split_once('-').ok_or(CaError::BadToken)?;
-    let ok = |s: &str| s.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
+    let ok = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+    };
     if digest.len() != DIGEST_CHARS || secret.len() != 25 || !ok(digest) || !ok(secret) {
         return Err(CaError::BadToken);
     }
@@ -284,7 +291,12 @@ mod tests {
     fn signed_node_certificate_names_node_role_and_cluster() {
         let ca = RootCa::generate("cluster1").unwrap();
         let cert = ca
-            .issue("node1", Role::Manager, "cluster1", &["10.0.0.1".parse().unwrap()])
+            .issue(
+                "node1",
+                Role::Manager,
+                "cluster1",
+                &["10.0.0.1".parse().unwrap()],
+            )
             .unwrap();
         let der = first_der(&cert.cert_pem).unwrap();
         let id = identity_of(&der).unwrap();

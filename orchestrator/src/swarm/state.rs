@@ -392,7 +392,8 @@ impl ClusterState {
                     let Some(id) = task.id.clone() else { continue };
                     if let Some(old) = self.tasks.get(&id) {
                         // The orchestrator never moves the observed state: keep the agent's.
-                        if task_state_rank(observed_state(old)) > task_state_rank(observed_state(&task))
+                        if task_state_rank(observed_state(old))
+                            > task_state_rank(observed_state(&task))
                         {
                             task.status = old.status.clone();
                         }
@@ -427,7 +428,11 @@ impl ClusterState {
             Command::CreateNetwork(network) => {
                 let id = network.id.clone().unwrap_or_default();
                 let name = network.name.clone().unwrap_or_default();
-                if self.networks.values().any(|n| n.name.as_deref() == Some(&name)) {
+                if self
+                    .networks
+                    .values()
+                    .any(|n| n.name.as_deref() == Some(&name))
+                {
                     return Outcome::Conflict(format!("network with name {name} already exists"));
                 }
                 self.networks.insert(id, *network);
@@ -446,7 +451,8 @@ impl ClusterState {
                         .and_then(|t| t.networks.as_ref())
                         .is_some_and(|nets| {
                             nets.iter().any(|n| {
-                                n.target.as_deref() == Some(&id) || n.target.as_deref() == Some(&name)
+                                n.target.as_deref() == Some(&id)
+                                    || n.target.as_deref() == Some(&name)
                             })
                         })
                 });
@@ -512,7 +518,10 @@ mod tests {
     fn stale_version_is_a_conflict_and_changes_nothing() {
         let mut s = ClusterState::default();
         assert_eq!(
-            s.apply(5, req(Command::CreateService(Box::new(service("a", "web"))))),
+            s.apply(
+                5,
+                req(Command::CreateService(Box::new(service("a", "web"))))
+            ),
             Outcome::Done
         );
         let before = s.clone();
@@ -544,8 +553,14 @@ mod tests {
     #[test]
     fn duplicate_service_name_is_refused() {
         let mut s = ClusterState::default();
-        s.apply(1, req(Command::CreateService(Box::new(service("a", "web")))));
-        let out = s.apply(2, req(Command::CreateService(Box::new(service("b", "web")))));
+        s.apply(
+            1,
+            req(Command::CreateService(Box::new(service("a", "web")))),
+        );
+        let out = s.apply(
+            2,
+            req(Command::CreateService(Box::new(service("b", "web")))),
+        );
         assert!(matches!(out, Outcome::Conflict(_)));
     }
 
@@ -557,7 +572,13 @@ mod tests {
             node_id: Some("n1".into()),
             ..Default::default()
         };
-        s.apply(1, req(Command::Tasks { put: vec![task], remove: vec![] }));
+        s.apply(
+            1,
+            req(Command::Tasks {
+                put: vec![task],
+                remove: vec![],
+            }),
+        );
         let report = |node: &str, state| {
             req(Command::TaskStatuses(vec![TaskStatusUpdate {
                 id: "t".into(),

@@ -45,7 +45,10 @@ fn roots(ca_pem: &str) -> Result<Arc<RootCertStore>, TlsError> {
 }
 
 /// The manager's listener configuration.
-pub fn server_config(ca_pem: &str, node: &KeyedCert) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    ca_pem: &str,
+    node: &KeyedCert,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_pem)?, provider())
         .allow_unauthenticated()
         .build()

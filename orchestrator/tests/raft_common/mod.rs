@@ -26,7 +26,9 @@ pub struct Manager {
 impl Manager {
     /// Opens the store in `dir` and serves it on `addr` (a fresh port when `None`).
     pub async fn start(id: u64, dir: &Path, addr: Option<&str>, tuning: Tuning) -> Manager {
-        let listener = TcpListener::bind(addr.unwrap_or("127.0.0.1:0")).await.unwrap();
+        let listener = TcpListener::bind(addr.unwrap_or("127.0.0.1:0"))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let store = ClusterStore::open_with(
@@ -93,7 +95,8 @@ impl Manager {
     /// Starts it again from its directory on the same address.
     pub async fn restart(&mut self, tuning: Tuning) {
         self.kill().await;
-        let again = Manager::start(self.id, &self.dir.clone(), Some(&self.addr.clone()), tuning).await;
+        let again =
+            Manager::start(self.id, &self.dir.clone(), Some(&self.addr.clone()), tuning).await;
         *self = again;
     }
 
@@ -150,7 +153,10 @@ pub async fn three(root: &Path, tuning: Tuning) -> Vec<Manager> {
 pub async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     start.elapsed()

@@ -1,8 +1,8 @@
 //! The leader's control loop: node liveness, then services -> tasks (reconcile), then tasks ->
 //! nodes (schedule), each time the store changes or a timer set by reconcile expires.
 
-use super::stopped;
 use super::Manager;
+use super::stopped;
 use crate::swarm::dispatcher::proto::NODE_DOWN_AFTER;
 use crate::swarm::state::Command;
 use bollard_stubs::models::{NodeState, NodeStatus};
@@ -97,16 +97,22 @@ impl Manager {
                     )
                 })
                 .filter(|(id, _)| {
-                    let last = beats.get(*id).copied().unwrap_or(leader_since).max(leader_since);
+                    let last = beats
+                        .get(*id)
+                        .copied()
+                        .unwrap_or(leader_since)
+                        .max(leader_since);
                     now.duration_since(last) > NODE_DOWN_AFTER
                 })
                 .map(|(id, _)| id.clone())
                 .collect()
         });
         for id in stale {
-            let addr = self
-                .store()
-                .read(|s| s.nodes.get(&id).and_then(|n| n.status.as_ref()?.addr.clone()));
+            let addr = self.store().read(|s| {
+                s.nodes
+                    .get(&id)
+                    .and_then(|n| n.status.as_ref()?.addr.clone())
+            });
             let cmd = Command::SetNodeStatus {
                 id,
                 status: NodeStatus {

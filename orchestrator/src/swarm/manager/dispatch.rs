@@ -1,8 +1,8 @@
 //! The managers' side of agent sessions: heartbeats, status reports and assignments.
 
-use super::stopped;
 use super::Manager;
 use super::listener::Peer;
+use super::stopped;
 use crate::swarm::dispatcher::proto::{HEARTBEAT_PERIOD, SessionRequest, SessionResponse};
 use crate::swarm::state::{ClusterState, Command};
 use axum::extract::{Extension, Json};

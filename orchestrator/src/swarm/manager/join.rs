@@ -60,7 +60,11 @@ pub fn raft_id_of(node_id: &str) -> u64 {
 
 impl Manager {
     /// Handles a join on this manager; the store forwards the writes to the leader.
-    pub async fn join(&self, req: JoinRequest, peer_ip: IpAddr) -> Result<JoinResponse, ManagerError> {
+    pub async fn join(
+        &self,
+        req: JoinRequest,
+        peer_ip: IpAddr,
+    ) -> Result<JoinResponse, ManagerError> {
         let parsed = ca::parse_token(&req.token).map_err(|_| ManagerError::InvalidToken)?;
         let (cluster_id, ca_pem, ca_key_pem, worker, manager) = self
             .store()

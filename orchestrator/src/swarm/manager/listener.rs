@@ -71,8 +71,12 @@ pub async fn serve(
     conns.shutdown().await;
 }
 
-async fn serve_conn<S>(stream: S, router: axum::Router, peer: Peer, mut shutdown: watch::Receiver<bool>)
-where
+async fn serve_conn<S>(
+    stream: S,
+    router: axum::Router,
+    peer: Peer,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {

@@ -141,10 +141,7 @@ impl Manager {
                 "node",
                 key,
                 s.nodes.iter().map(|(id, n)| {
-                    let name = n
-                        .description
-                        .as_ref()
-                        .and_then(|d| d.hostname.as_deref());
+                    let name = n.description.as_ref().and_then(|d| d.hostname.as_deref());
                     (id, n, name)
                 }),
             )
@@ -154,7 +151,12 @@ impl Manager {
     }
 
     /// `POST /nodes/{id}/update?version=`.
-    pub async fn update_node(&self, key: &str, version: u64, spec: NodeSpec) -> Result<(), ManagerError> {
+    pub async fn update_node(
+        &self,
+        key: &str,
+        version: u64,
+        spec: NodeSpec,
+    ) -> Result<(), ManagerError> {
         let node = self.node(key)?;
         let id = node.id.clone().unwrap_or_default();
         let was = node.spec.as_ref().and_then(|s| s.role);
@@ -189,7 +191,8 @@ impl Manager {
 
     /// `GET /services`.
     pub fn services(&self) -> Vec<ServiceRecord> {
-        self.store().read(|s| s.services.values().cloned().collect())
+        self.store()
+            .read(|s| s.services.values().cloned().collect())
     }
 
     /// `GET /services/{id}`.
@@ -227,9 +230,9 @@ impl Manager {
                 .and_then(|m| m.replicated.as_ref())
                 .and_then(|r| r.replicas);
             status.running_tasks = Some(running);
-            status.desired_tasks = Some(spec_desired.map(|r| r as u64).unwrap_or(desired.max(
-                if desired == 0 { 0 } else { nodes_ready as u64 }.min(desired),
-            )));
+            status.desired_tasks = Some(spec_desired.map(|r| r as u64).unwrap_or(
+                desired.max(if desired == 0 { 0 } else { nodes_ready as u64 }.min(desired)),
+            ));
             status.completed_tasks = Some(completed);
             status
         })
@@ -309,7 +312,9 @@ impl Manager {
             let names: HashMap<&str, &str> = s
                 .services
                 .iter()
-                .filter_map(|(id, r)| Some((id.as_str(), r.service.spec.as_ref()?.name.as_deref()?)))
+                .filter_map(|(id, r)| {
+                    Some((id.as_str(), r.service.spec.as_ref()?.name.as_deref()?))
+                })
                 .collect();
             s.tasks
                 .values()
@@ -344,7 +349,8 @@ impl Manager {
 
     /// Swarm-scoped networks.
     pub fn networks(&self) -> Vec<Network> {
-        self.store().read(|s| s.networks.values().cloned().collect())
+        self.store()
+            .read(|s| s.networks.values().cloned().collect())
     }
 
     /// `POST /networks/create` with driver overlay on a manager.
@@ -367,9 +373,7 @@ impl Manager {
             lookup(
                 "network",
                 key,
-                s.networks
-                    .iter()
-                    .map(|(id, n)| (id, n, n.name.as_deref())),
+                s.networks.iter().map(|(id, n)| (id, n, n.name.as_deref())),
             )
             .map(|n| n.id.clone().unwrap_or_default())
         })?;
@@ -394,15 +398,9 @@ impl Manager {
                 let found = lookup(
                     "network",
                     &key,
-                    s.networks
-                        .iter()
-                        .map(|(id, n)| (id, n, n.name.as_deref())),
+                    s.networks.iter().map(|(id, n)| (id, n, n.name.as_deref())),
                 )
-                .map_err(|_| {
-                    ManagerError::NotFound(format!(
-                        "network {key} not found"
-                    ))
-                })?;
+                .map_err(|_| ManagerError::NotFound(format!("network {key} not found")))?;
                 n.target = found.id.clone();
             }
             Ok(())
@@ -423,7 +421,8 @@ fn service_in<'a>(s: &'a ClusterState, key: &str) -> Result<&'a ServiceRecord, M
 
 /// Docker's checks on a service spec, with its messages; fills the default mode.
 fn validate_service_spec(spec: &mut ServiceSpec) -> Result<(), ManagerError> {
-    let invalid = |m: &str| ManagerError::Invalid(format!("rpc error: code = InvalidArgument desc = {m}"));
+    let invalid =
+        |m: &str| ManagerError::Invalid(format!("rpc error: code = InvalidArgument desc = {m}"));
     let image = spec
         .task_template
         .as_ref()
@@ -447,8 +446,13 @@ fn validate_service_spec(spec: &mut ServiceSpec) -> Result<(), ManagerError> {
         )));
     }
     let mode = spec.mode.get_or_insert_with(Default::default);
-    if mode.replicated.is_none() && mode.global.is_none() && mode.replicated_job.is_none() && mode.global_job.is_none() {
-        mode.replicated = Some(bollard_stubs::models::ServiceSpecModeReplicated { replicas: Some(1) });
+    if mode.replicated.is_none()
+        && mode.global.is_none()
+        && mode.replicated_job.is_none()
+        && mode.global_job.is_none()
+    {
+        mode.replicated =
+            Some(bollard_stubs::models::ServiceSpecModeReplicated { replicas: Some(1) });
     }
     if let Some(r) = mode.replicated.as_mut() {
         let n = r.replicas.get_or_insert(1);
