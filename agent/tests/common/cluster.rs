@@ -147,9 +147,12 @@ impl Cluster {
             .append(true)
             .open(h.dir.join("berthd.log"))
             .expect("log");
-        // nsenter keeps the mount namespace (and so the cgroup mounts) of the test.
+        // nsenter keeps the mount namespace (and so the cgroup mounts) of the test; a UTS
+        // namespace of its own gives each host its own hostname (h0, h1, ...), as node ls shows.
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", h.netns))
+            .args(["unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\""])
+            .arg(format!("h{i}"))
             .arg(env!("CARGO_BIN_EXE_berthd"))
             .arg("--root")
             .arg(h.dir.join("root"))

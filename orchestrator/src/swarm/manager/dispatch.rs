@@ -32,7 +32,14 @@ pub(super) async fn session(
         return (StatusCode::MISDIRECTED_REQUEST, Json(body)).into_response();
     }
     m.record_heartbeat(&req.node_id);
-    let node = m.store().read(|s| s.nodes.get(&req.node_id).cloned());
+    let (initialised, node) = m
+        .store()
+        .read(|s| (s.cluster.is_some(), s.nodes.get(&req.node_id).cloned()));
+    if !initialised {
+        // `swarm init` starts this node's worker before the cluster record is committed; it
+        // must retry, not conclude it was removed.
+        return (StatusCode::SERVICE_UNAVAILABLE, "the swarm is being initialised").into_response();
+    }
     let Some(node) = node else {
         return Json(SessionResponse {
             removed: true,
