@@ -181,7 +181,6 @@ fn a_stopped_worker_has_its_tasks_rescheduled_and_drain_moves_tasks() {
 }
 
 #[test]
-#[ignore = "not passing yet: see the issue 8 note"]
 fn a_minority_cannot_write_and_heals() {
     let c = swarm(3, 3);
     c.link(2, false);
