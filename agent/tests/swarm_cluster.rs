@@ -136,7 +136,6 @@ fn three_managers_two_workers_spread_a_service_and_survive_the_leader() {
 }
 
 #[test]
-#[ignore = "not passing yet: see the issue 8 note"]
 fn a_stopped_worker_has_its_tasks_rescheduled_and_drain_moves_tasks() {
     let mut c = swarm(3, 1);
     let h0 = &c.hosts[0];
