@@ -151,7 +151,13 @@ impl Cluster {
         // namespace of its own gives each host its own hostname (h0, h1, ...), as node ls shows.
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", h.netns))
-            .args(["unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\""])
+            .args([
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                "hostname \"$0\" && exec \"$@\"",
+            ])
             .arg(format!("h{i}"))
             .arg(env!("CARGO_BIN_EXE_berthd"))
             .arg("--root")

@@ -38,7 +38,11 @@ pub(super) async fn session(
     if !initialised {
         // `swarm init` starts this node's worker before the cluster record is committed; it
         // must retry, not conclude it was removed.
-        return (StatusCode::SERVICE_UNAVAILABLE, "the swarm is being initialised").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the swarm is being initialised",
+        )
+            .into_response();
     }
     let Some(node) = node else {
         return Json(SessionResponse {
