@@ -102,7 +102,7 @@ impl Daemon {
         )
         .await?;
         let networks = containers.networks().clone();
-        let swarm = crate::swarm::SwarmNode::open(&config.root, &id);
+        let swarm = crate::swarm::SwarmNode::open(&config.root);
         Ok(Self {
             config,
             images,

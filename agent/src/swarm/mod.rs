@@ -99,7 +99,6 @@ struct Member {
 /// The node's swarm membership; one per daemon.
 pub struct SwarmNode {
     dir: PathBuf,
-    engine_id: String,
     socket: OnceLock<PathBuf>,
     member: Mutex<Option<Member>>,
     /// The `Swarm` header of `/_ping`, readable without waiting for `member`.
@@ -192,10 +191,9 @@ fn addr_ip(addr: &str) -> Option<IpAddr> {
 
 impl SwarmNode {
     /// The membership kept under `root/swarm`; nothing runs until [`SwarmNode::resume`].
-    pub fn open(root: &Path, engine_id: &str) -> Self {
+    pub fn open(root: &Path) -> Self {
         Self {
             dir: root.join("swarm"),
-            engine_id: engine_id.to_string(),
             socket: OnceLock::new(),
             member: Mutex::new(None),
             header: std::sync::Mutex::new("inactive"),
@@ -628,7 +626,6 @@ impl SwarmNode {
             );
             info.cluster = manager.cluster_info();
         }
-        let _ = &self.engine_id;
         info
     }
 

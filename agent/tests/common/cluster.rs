@@ -3,7 +3,7 @@
 //! own root, exec root and socket. Everything is torn down on drop, even when the test fails:
 //! containers, daemons, shims, mounts, cgroups and the namespaces.
 
-use super::{netns, sweep};
+use super::{netns, remove_containers, stop_child, sweep};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -271,26 +271,13 @@ impl Host {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for h in &mut self.hosts {
-            let mut ids = Vec::new();
-            if h.child.is_some() {
-                let o = h.docker(&["ps", "-aq", "--no-trunc"]);
-                ids = String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
-                if !ids.is_empty() {
-                    let mut args = vec!["rm", "-f"];
-                    args.extend(ids.iter().map(String::as_str));
-                    let _ = h.docker(&args);
-                }
-            }
-            if let Some(mut c) = h.child.take() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &c.id().to_string()])
-                    .status();
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = c.kill();
-                let _ = c.wait();
+            let ids = if h.child.is_some() {
+                remove_containers(|args| h.docker(args))
+            } else {
+                Vec::new()
+            };
+            if let Some(c) = h.child.take() {
+                stop_child(c);
             }
             // Containers of a daemon killed earlier are found by their cgroups below the root.
             sweep(&h.dir, &ids);

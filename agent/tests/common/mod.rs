@@ -217,30 +217,40 @@ impl Drop for Berthd {
         // Containers outlive berthd (live-restore), so remove them through it first, then sweep
         // whatever a failed test may still have left: shims, mounts and cgroups.
         let ids = if self.child.is_some() {
-            let out = self.docker(&["ps", "-aq", "--no-trunc"]);
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(str::to_string)
-                .collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids.iter().map(String::as_str));
-                let _ = self.docker(&args);
-            }
-            ids
+            remove_containers(|args| self.docker(args))
         } else {
             Vec::new()
         };
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_millis(200));
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            stop_child(c);
         }
         sweep(self.dir.path(), &ids);
     }
+}
+
+/// Removes every container of a running daemon through `docker`; returns their IDs.
+pub fn remove_containers(docker: impl Fn(&[&str]) -> Output) -> Vec<String> {
+    let out = docker(&["ps", "-aq", "--no-trunc"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+    ids
+}
+
+/// Stops a daemon: SIGTERM, a moment to exit, then SIGKILL.
+pub fn stop_child(mut c: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = c.kill();
+    let _ = c.wait();
 }
 
 /// Kills processes started from `dir` (shims), unmounts what is mounted below it and removes

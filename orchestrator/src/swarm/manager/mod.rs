@@ -81,11 +81,6 @@ impl ManagerError {
             ManagerError::Refused(Outcome::NotFound(_)) | ManagerError::NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            ManagerError::Refused(Outcome::Conflict(m))
-                if m.starts_with("update out of sequence") =>
-            {
-                StatusCode::CONFLICT
-            }
             ManagerError::Refused(Outcome::Conflict(_)) => StatusCode::CONFLICT,
             ManagerError::Refused(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -143,32 +138,7 @@ struct Inner {
 
 /// RFC 3339 now, for the timestamps carried in commands.
 pub fn now_rfc3339() -> String {
-    rfc3339(std::time::SystemTime::now())
-}
-
-/// RFC 3339 with nanoseconds, UTC.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
+    crate::swarm::reconcile::clock::format(std::time::SystemTime::now())
 }
 
 impl Manager {
@@ -372,17 +342,6 @@ async fn join_node(
     match m.join(req, peer.addr.ip()).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_764_288_000, 5);
-        assert_eq!(rfc3339(t), "2025-11-28T00:00:00.000000005Z");
     }
 }
 

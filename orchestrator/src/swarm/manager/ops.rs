@@ -203,11 +203,6 @@ impl Manager {
     /// Running, desired and completed task counts of a service (`?status=true`).
     pub fn service_status(&self, service_id: &str) -> ServiceServiceStatus {
         self.store().read(|s| {
-            let nodes_ready: usize = s
-                .nodes
-                .values()
-                .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
-                .count();
             let mut status = ServiceServiceStatus::default();
             let (mut running, mut desired, mut completed) = (0u64, 0u64, 0u64);
             for t in s.tasks_of(service_id) {
@@ -230,9 +225,9 @@ impl Manager {
                 .and_then(|m| m.replicated.as_ref())
                 .and_then(|r| r.replicas);
             status.running_tasks = Some(running);
-            status.desired_tasks = Some(spec_desired.map(|r| r as u64).unwrap_or(
-                desired.max(if desired == 0 { 0 } else { nodes_ready as u64 }.min(desired)),
-            ));
+            // Global services have no replica count: their desired tasks are those the
+            // orchestrator created.
+            status.desired_tasks = Some(spec_desired.map(|r| r as u64).unwrap_or(desired));
             status.completed_tasks = Some(completed);
             status
         })
@@ -242,8 +237,7 @@ impl Manager {
     /// control loop.
     pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String, ManagerError> {
         validate_service_spec(&mut spec)?;
-        let networks = self.resolve_networks(&mut spec)?;
-        let _ = networks;
+        self.resolve_networks(&mut spec)?;
         let id = ids::new_id();
         let at = now_rfc3339();
         let service = Service {
@@ -441,9 +435,7 @@ fn validate_service_spec(spec: &mut ServiceSpec) -> Result<(), ManagerError> {
         || name.starts_with('-')
         || name.len() > 63
     {
-        return Err(invalid(&format!(
-            "name must be valid as a DNS name component"
-        )));
+        return Err(invalid("name must be valid as a DNS name component"));
     }
     let mode = spec.mode.get_or_insert_with(Default::default);
     if mode.replicated.is_none()

@@ -1,5 +1,8 @@
 //! Raft RPCs as HTTP POSTs of JSON to the peers' `/raft/*` routes.
 
+// openraft's storage and network traits fix these error types; helpers return them as is.
+#![allow(clippy::result_large_err)]
+
 use super::{RaftPeer, TypeConfig};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,

@@ -84,6 +84,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn formats_utc_with_nanoseconds() {
+        let t = UNIX_EPOCH + Duration::new(1_764_288_000, 5);
+        assert_eq!(format(t), "2025-11-28T00:00:00.000000005Z");
+    }
+
+    #[test]
     fn round_trips_and_reads_offsets() {
         let t = UNIX_EPOCH + Duration::new(1_795_000_000, 123_456_789);
         assert_eq!(parse(&format(t)), Some(t));

@@ -337,10 +337,6 @@ fn demand_for<'a>(
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    crate::swarm::reconcile::clock::format(t)
-}
-
 fn assigned(task: &Task, node: &str, now: &str) -> Task {
     let mut t = task.clone();
     t.node_id = Some(node.to_string());
@@ -382,7 +378,7 @@ fn pending(task: &Task, explanation: &str, now: &str) -> Option<Task> {
 /// PENDING with the reason none fits. Global tasks (node already chosen) are checked against
 /// their node. Returns at most one `Tasks` command.
 pub fn schedule(state: &ClusterState, now: SystemTime) -> Vec<Command> {
-    let now = rfc3339(now);
+    let now = crate::swarm::reconcile::clock::format(now);
     let mut index = Index::build(state);
     let mut put = Vec::new();
 
