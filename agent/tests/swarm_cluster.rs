@@ -255,3 +255,64 @@ fn bad_input_gets_docker_errors() {
     };
     assert_eq!(code, "409");
 }
+
+/// `node ls` on host `via` as "hostname manager-status" lines, sorted.
+fn manager_status(c: &Cluster, via: usize) -> String {
+    let out = c.hosts[via].docker(&["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"]);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+#[test]
+fn promote_and_demote_move_nodes_in_and_out_of_raft() {
+    let c = swarm(3, 1);
+    let last = c.hosts[0].docker(&["node", "demote", "h0"]);
+    assert!(!last.status.success());
+    let err = String::from_utf8_lossy(&last.stderr);
+    assert!(err.contains("last manager"), "{err}");
+
+    c.hosts[0].docker_ok(&["node", "promote", "h1", "h2"]);
+    Cluster::wait_for(30, "h1 and h2 voting managers", || {
+        let s = manager_status(&c, 0);
+        (s == "h0 Leader\nh1 Reachable\nh2 Reachable").then_some(())
+    });
+    // A promoted node serves the manager API and its writes reach the leader.
+    c.hosts[2].docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    wait_running(&c, 1, "web", 3, 60);
+
+    // Demoting the leader hands leadership over; the cluster keeps its state.
+    c.hosts[1].docker_ok(&["node", "demote", "h0"]);
+    let after = Cluster::wait_for(30, "h0 a worker, a new leader", || {
+        let s = manager_status(&c, 1);
+        let h0_worker = s.lines().any(|l| l == "h0");
+        let led = s
+            .lines()
+            .any(|l| l.ends_with(" Leader") && !l.starts_with("h0"));
+        (h0_worker && led).then_some(s)
+    });
+    assert!(after.contains("Reachable"), "{after}");
+    Cluster::wait_for(20, "h0 answers as a worker", || {
+        let out = c.hosts[0].docker(&["node", "ls"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!out.status.success() && err.contains("Worker nodes")).then_some(())
+    });
+    c.hosts[2].docker_ok(&["service", "scale", "-d", "web=4"]);
+    wait_running(&c, 2, "web", 4, 60);
+    let info = c.hosts[0].docker_ok(&["info", "--format", "{{.Swarm.ControlAvailable}}"]);
+    assert_eq!(info.trim(), "false");
+}

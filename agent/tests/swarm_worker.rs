@@ -372,6 +372,7 @@ fn session_runs_assignments_reports_and_fails_over() {
                 hostname: Some("h0".into()),
                 ..Default::default()
             },
+            role: None,
         };
         let worker = tokio::spawn(run(cfg, Executor::new(client(&d), NODE.into()), stop_rx));
 

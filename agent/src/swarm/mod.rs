@@ -5,6 +5,7 @@
 //! `ca.pem`, `node.pem`, `node-key.pem` (0600), and on managers the Raft database. A node
 //! restarts into the role it had: berthd start resumes the manager and the worker session.
 
+mod role;
 pub mod worker;
 
 use berth_orchestrator::swarm::ca::{self, KeyedCert, Role, RootCa};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, watch};
 
 /// Errors of swarm membership changes, with Docker's messages.
@@ -91,13 +92,22 @@ struct Saved {
 
 struct Member {
     saved: Saved,
+    ca: String,
+    cert: KeyedCert,
     manager: Option<Manager>,
     worker_stop: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
+    /// What the managers say this node's role should be (fed by the worker's session).
+    role_tx: watch::Sender<Option<worker::RoleSignal>>,
+    /// Converges the role on [`Member::role_tx`]'s signal.
+    role_watcher: tokio::task::JoinHandle<()>,
 }
 
-/// The node's swarm membership; one per daemon.
-pub struct SwarmNode {
+/// The node's swarm membership; one per daemon, cheap to clone (the role watcher holds one).
+#[derive(Clone)]
+pub struct SwarmNode(Arc<Inner>);
+
+struct Inner {
     dir: PathBuf,
     socket: OnceLock<PathBuf>,
     member: Mutex<Option<Member>>,
@@ -107,7 +117,9 @@ pub struct SwarmNode {
 
 impl std::fmt::Debug for SwarmNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwarmNode").field("dir", &self.dir).finish()
+        f.debug_struct("SwarmNode")
+            .field("dir", &self.0.dir)
+            .finish()
     }
 }
 
@@ -192,12 +204,12 @@ fn addr_ip(addr: &str) -> Option<IpAddr> {
 impl SwarmNode {
     /// The membership kept under `root/swarm`; nothing runs until [`SwarmNode::resume`].
     pub fn open(root: &Path) -> Self {
-        Self {
+        Self(Arc::new(Inner {
             dir: root.join("swarm"),
             socket: OnceLock::new(),
             member: Mutex::new(None),
             header: std::sync::Mutex::new("inactive"),
-        }
+        }))
     }
 
     fn description(&self) -> NodeDescription {
@@ -238,44 +250,48 @@ impl SwarmNode {
 
     fn load(&self) -> Option<(Saved, String, KeyedCert)> {
         let saved: Saved =
-            serde_json::from_slice(&std::fs::read(self.dir.join("node.json")).ok()?).ok()?;
-        let ca = std::fs::read_to_string(self.dir.join("ca.pem")).ok()?;
+            serde_json::from_slice(&std::fs::read(self.0.dir.join("node.json")).ok()?).ok()?;
+        let ca = std::fs::read_to_string(self.0.dir.join("ca.pem")).ok()?;
         let cert = KeyedCert {
-            cert_pem: std::fs::read_to_string(self.dir.join("node.pem")).ok()?,
-            key_pem: std::fs::read_to_string(self.dir.join("node-key.pem")).ok()?,
+            cert_pem: std::fs::read_to_string(self.0.dir.join("node.pem")).ok()?,
+            key_pem: std::fs::read_to_string(self.0.dir.join("node-key.pem")).ok()?,
         };
         Some((saved, ca, cert))
     }
 
     fn save(&self, saved: &Saved, ca: &str, cert: &KeyedCert) -> Result<(), SwarmError> {
-        std::fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
-        write_file(&self.dir.join("ca.pem"), ca.as_bytes(), 0o644)?;
-        write_file(&self.dir.join("node.pem"), cert.cert_pem.as_bytes(), 0o644)?;
+        std::fs::create_dir_all(&self.0.dir).map_err(io_err("create", &self.0.dir))?;
+        write_file(&self.0.dir.join("ca.pem"), ca.as_bytes(), 0o644)?;
         write_file(
-            &self.dir.join("node-key.pem"),
+            &self.0.dir.join("node.pem"),
+            cert.cert_pem.as_bytes(),
+            0o644,
+        )?;
+        write_file(
+            &self.0.dir.join("node-key.pem"),
             cert.key_pem.as_bytes(),
             0o600,
         )?;
         // node.json last: its presence means the rest is complete.
         let json = serde_json::to_vec_pretty(saved).unwrap_or_default();
-        write_file(&self.dir.join("node.json"), &json, 0o600)
+        write_file(&self.0.dir.join("node.json"), &json, 0o600)
     }
 
     /// Restarts the role this node had before berthd stopped; `socket` is berthd's own API
     /// socket, which the worker drives.
     pub async fn resume(&self, socket: PathBuf) {
-        let _ = self.socket.set(socket);
+        let _ = self.0.socket.set(socket);
         let Some((saved, ca, cert)) = self.load() else {
             return;
         };
         match self.start(saved, ca, cert).await {
-            Ok(member) => *self.member.lock().await = Some(member),
+            Ok(member) => *self.0.member.lock().await = Some(member),
             Err(e) => tracing::error!(error = %e, "resuming swarm membership failed"),
         }
     }
 
     fn set_header(&self, role: Option<Role>) {
-        if let Ok(mut h) = self.header.lock() {
+        if let Ok(mut h) = self.0.header.lock() {
             *h = match role {
                 Some(Role::Manager) => "active/manager",
                 Some(Role::Worker) => "active/worker",
@@ -286,14 +302,14 @@ impl SwarmNode {
 
     /// The `Swarm` header of `/_ping`: `inactive`, `active/worker` or `active/manager`.
     pub fn ping_header(&self) -> &'static str {
-        self.header.lock().map(|h| *h).unwrap_or("inactive")
+        self.0.header.lock().map(|h| *h).unwrap_or("inactive")
     }
 
     async fn start(&self, saved: Saved, ca: String, cert: KeyedCert) -> Result<Member, SwarmError> {
         let manager = if saved.role == Role::Manager {
             Some(
                 Manager::start(ManagerConfig {
-                    dir: self.dir.clone(),
+                    dir: self.0.dir.clone(),
                     node_id: saved.node_id.clone(),
                     advertise_addr: saved.advertise_addr.clone(),
                     listen_addr: saved.listen_addr,
@@ -306,13 +322,19 @@ impl SwarmNode {
             None
         };
         let (worker_stop, stop_rx) = watch::channel(false);
-        let worker = self.start_worker(&saved, &ca, &cert, stop_rx)?;
+        let (role_tx, role_rx) = watch::channel(None);
+        let worker = self.start_worker(&saved, &ca, &cert, stop_rx, role_tx.clone())?;
+        let role_watcher = tokio::spawn(self.clone().watch_role(role_rx));
         self.set_header(Some(saved.role));
         Ok(Member {
             saved,
+            ca,
+            cert,
             manager,
             worker_stop,
             worker,
+            role_tx,
+            role_watcher,
         })
     }
 
@@ -322,8 +344,10 @@ impl SwarmNode {
         ca: &str,
         cert: &KeyedCert,
         stop: watch::Receiver<bool>,
+        role: watch::Sender<Option<worker::RoleSignal>>,
     ) -> Result<tokio::task::JoinHandle<()>, SwarmError> {
         let socket = self
+            .0
             .socket
             .get()
             .cloned()
@@ -338,18 +362,19 @@ impl SwarmNode {
             http,
             scheme: "https".into(),
             description: self.description(),
+            role: Some(role),
         };
         Ok(tokio::spawn(worker::run(cfg, executor, stop)))
     }
 
     /// The embedded manager, when this node is one.
     pub async fn manager(&self) -> Option<Manager> {
-        self.member.lock().await.as_ref()?.manager.clone()
+        self.0.member.lock().await.as_ref()?.manager.clone()
     }
 
     /// This node's ID, when it is in a swarm.
     pub async fn node_id(&self) -> Option<String> {
-        Some(self.member.lock().await.as_ref()?.saved.node_id.clone())
+        Some(self.0.member.lock().await.as_ref()?.saved.node_id.clone())
     }
 
     /// `swarm init`.
@@ -360,7 +385,7 @@ impl SwarmNode {
         availability: Option<NodeSpecAvailabilityEnum>,
         spec: SwarmSpec,
     ) -> Result<String, SwarmError> {
-        let mut member = self.member.lock().await;
+        let mut member = self.0.member.lock().await;
         if member.is_some() {
             return Err(SwarmError::AlreadyInSwarm);
         }
@@ -380,13 +405,13 @@ impl SwarmNode {
             managers: vec![advertise.clone()],
         };
         // The Raft database of an earlier swarm this node left must not leak into this one.
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0.dir);
         self.save(&saved, &root.cert_pem, &cert)?;
         let started = self.start(saved, root.cert_pem.clone(), cert).await;
         let started = match started {
             Ok(m) => m,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::remove_dir_all(&self.0.dir);
                 return Err(e);
             }
         };
@@ -408,7 +433,7 @@ impl SwarmNode {
                     stop_member(mem).await;
                 }
                 self.set_header(None);
-                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::remove_dir_all(&self.0.dir);
                 return Err(e.into());
             }
         }
@@ -424,7 +449,7 @@ impl SwarmNode {
         advertise_addr: Option<&str>,
         availability: Option<NodeSpecAvailabilityEnum>,
     ) -> Result<(), SwarmError> {
-        let mut member = self.member.lock().await;
+        let mut member = self.0.member.lock().await;
         if member.is_some() {
             return Err(SwarmError::AlreadyInSwarm);
         }
@@ -522,7 +547,7 @@ impl SwarmNode {
                 joined.managers
             },
         };
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0.dir);
         self.save(&saved, &joined.ca_pem, &cert)?;
         match self.start(saved, joined.ca_pem, cert).await {
             Ok(m) => {
@@ -530,7 +555,7 @@ impl SwarmNode {
                 Ok(())
             }
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::remove_dir_all(&self.0.dir);
                 Err(e)
             }
         }
@@ -539,7 +564,7 @@ impl SwarmNode {
     /// `swarm leave`: stops the worker and manager; task containers are removed by the worker
     /// when the manager drops the node, or here when forced.
     pub async fn leave(&self, force: bool) -> Result<(), SwarmError> {
-        let mut member = self.member.lock().await;
+        let mut member = self.0.member.lock().await;
         let Some(m) = member.as_ref() else {
             return Err(SwarmError::NotInSwarm);
         };
@@ -570,13 +595,13 @@ impl SwarmNode {
             stop_member(m).await;
         }
         self.set_header(None);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0.dir);
         Ok(())
     }
 
     /// The `Swarm` part of `/info`.
     pub async fn info(&self) -> SwarmInfo {
-        let member = self.member.lock().await;
+        let member = self.0.member.lock().await;
         let Some(m) = member.as_ref() else {
             return SwarmInfo {
                 node_id: Some(String::new()),
@@ -631,13 +656,14 @@ impl SwarmNode {
 
     /// Stops the manager and worker loops (containers keep running), for daemon shutdown.
     pub async fn shutdown(&self) {
-        if let Some(m) = self.member.lock().await.take() {
+        if let Some(m) = self.0.member.lock().await.take() {
             stop_member(m).await;
         }
     }
 }
 
 async fn stop_member(m: Member) {
+    m.role_watcher.abort();
     let _ = m.worker_stop.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), m.worker).await;
     if let Some(manager) = m.manager {

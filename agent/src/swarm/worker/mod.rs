@@ -7,4 +7,4 @@ pub mod session;
 pub mod spec;
 
 pub use executor::Executor;
-pub use session::{SessionConfig, run};
+pub use session::{RoleSignal, SessionConfig, run};

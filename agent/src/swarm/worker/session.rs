@@ -3,6 +3,7 @@
 //! manager when one fails. Converging runs beside it, so a slow pull never delays a heartbeat.
 
 use super::executor::Executor;
+use berth_orchestrator::swarm::ca::Role;
 use berth_orchestrator::swarm::dispatcher::proto::{
     HEARTBEAT_PERIOD, SESSION_PATH, SessionRequest, SessionResponse,
 };
@@ -32,6 +33,19 @@ pub struct SessionConfig {
     pub scheme: String,
     /// Sent on the first request of each session.
     pub description: NodeDescription,
+    /// Receives the role the managers want this node to have, when it is told.
+    pub role: Option<watch::Sender<Option<RoleSignal>>>,
+}
+
+/// What the managers say about this node's role, for the node to converge on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSignal {
+    /// The role the node spec asks for.
+    pub role: Role,
+    /// Whether the node is a Raft voter.
+    pub raft_member: bool,
+    /// The managers' addresses.
+    pub managers: Vec<String>,
 }
 
 /// The tasks and networks of the newest answer.
@@ -146,6 +160,18 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                     tracing::info!("swarm worker: this node was removed from the swarm");
                     removed = true;
                     break;
+                }
+                if let (Some(tx), Some(role)) = (&cfg.role, resp.role) {
+                    let signal = RoleSignal {
+                        role,
+                        raft_member: resp.raft_member,
+                        managers: resp.managers.clone(),
+                    };
+                    tx.send_if_modified(|cur| {
+                        let changed = cur.as_ref() != Some(&signal);
+                        *cur = Some(signal);
+                        changed
+                    });
                 }
                 if resp.version != known_version || assign_tx.borrow().is_none() {
                     known_version = resp.version;

@@ -50,4 +50,12 @@ pub struct SessionResponse {
     pub managers: Vec<String>,
     /// True when the node was removed from the swarm: the agent must stop its tasks and leave.
     pub removed: bool,
+    /// The role the node's spec asks for; the agent renews its certificate and starts or
+    /// stops its manager when it differs from the role it has.
+    #[serde(default)]
+    pub role: Option<crate::swarm::ca::Role>,
+    /// Whether the node is a voting Raft member (the leader's view): a promoted node asks to
+    /// be added until it is; a demoted one stops its manager once it is not.
+    #[serde(default)]
+    pub raft_member: bool,
 }

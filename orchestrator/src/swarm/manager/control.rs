@@ -33,6 +33,7 @@ pub(super) async fn run(m: Manager) {
         }
         let since = *leader_since.get_or_insert_with(Instant::now);
         m.check_heartbeats(since).await;
+        m.reconcile_members().await;
         let now = SystemTime::now();
         let mut new_id = crate::swarm::ids::new_id;
         let out = m

@@ -80,6 +80,13 @@ pub(super) async fn session(
         let mut resp = m.store().read(|s| assignments(s, &req.node_id));
         if resp.version != req.known_version || Instant::now() >= deadline {
             resp.managers = m.manager_addrs();
+            resp.role = m.store().read(|s| {
+                let n = s.nodes.get(&req.node_id)?;
+                Some(super::roles::role_of(
+                    n.spec.as_ref().and_then(|sp| sp.role),
+                ))
+            });
+            resp.raft_member = m.is_voter(&req.node_id);
             return Json(resp).into_response();
         }
         tokio::select! {
@@ -152,5 +159,7 @@ pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionRespons
         networks,
         managers: Vec::new(),
         removed: false,
+        role: None,
+        raft_member: false,
     }
 }

@@ -6,6 +6,7 @@ mod dispatch;
 pub mod join;
 pub mod listener;
 pub mod ops;
+pub mod roles;
 
 use crate::swarm::ca::{self, KeyedCert};
 use crate::swarm::raft::{ClusterStore, RaftError, RaftPeer, StoreConfig};
@@ -271,10 +272,13 @@ impl Manager {
         let open = Router::new()
             .route(join::CA_PATH, get(ca_cert))
             .route(join::JOIN_PATH, post(join_node));
-        let nodes = Router::new().route(
-            crate::swarm::dispatcher::proto::SESSION_PATH,
-            post(dispatch::session),
-        );
+        let nodes = Router::new()
+            .route(
+                crate::swarm::dispatcher::proto::SESSION_PATH,
+                post(dispatch::session),
+            )
+            .route(roles::RENEW_PATH, post(roles::renew))
+            .route(roles::MEMBERS_PATH, post(roles::add_member));
         let raft = self.inner.store.router();
         let m = self.clone();
         let require_manager = axum::middleware::from_fn(move |req, next| {
@@ -307,10 +311,12 @@ async fn authorize(
     else {
         return (StatusCode::UNAUTHORIZED, "a node certificate is required").into_response();
     };
-    let (cluster, known) = m.store().read(|s| {
+    let (cluster, known, spec_role) = m.store().read(|s| {
+        let node = s.nodes.get(&id.node_id);
         (
             s.cluster.as_ref().map(|c| c.id.clone()),
-            s.nodes.contains_key(&id.node_id),
+            node.is_some(),
+            node.map(|n| roles::role_of(n.spec.as_ref().and_then(|sp| sp.role))),
         )
     });
     // Before the first entries replicate, a new manager knows no cluster: let Raft through.
@@ -318,7 +324,8 @@ async fn authorize(
     if !cluster_ok || (cluster.is_some() && !known && !managers_only) {
         return (StatusCode::FORBIDDEN, "node is not a member of this swarm").into_response();
     }
-    if managers_only && id.role != ca::Role::Manager {
+    // A demoted manager keeps its old certificate until it renews it: its spec decides.
+    if managers_only && (id.role != ca::Role::Manager || spec_role == Some(ca::Role::Worker)) {
         return (StatusCode::FORBIDDEN, "only managers take part in Raft").into_response();
     }
     next.run(req).await

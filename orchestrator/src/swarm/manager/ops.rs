@@ -160,10 +160,8 @@ impl Manager {
         let node = self.node(key)?;
         let id = node.id.clone().unwrap_or_default();
         let was = node.spec.as_ref().and_then(|s| s.role);
-        if spec.role != was && spec.role.is_some() {
-            return Err(ManagerError::Invalid(
-                "changing a node's role (promote/demote) is not supported yet".into(),
-            ));
+        if was == Some(NodeSpecRoleEnum::MANAGER) && spec.role == Some(NodeSpecRoleEnum::WORKER) {
+            self.check_demote(&id)?;
         }
         self.write_ok(Command::UpdateNodeSpec { id, version, spec })
             .await

@@ -86,6 +86,10 @@ impl Default for Tuning {
     }
 }
 
+/// The store's file under its directory: removed when a manager is demoted, so that a later
+/// promotion starts from an empty log rather than an old membership.
+pub const DB_FILE: &str = "raft.redb";
+
 /// One manager of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -188,7 +192,7 @@ impl ClusterStore {
             reason,
         };
         std::fs::create_dir_all(&cfg.dir).map_err(|e| open_err(e.to_string()))?;
-        let db = open_db(&cfg.dir.join("raft.redb"))
+        let db = open_db(&cfg.dir.join(DB_FILE))
             .await
             .map_err(|e| open_err(format!("raft.redb: {e}")))?;
         log_store::init_tables(&db).map_err(|e| open_err(e.to_string()))?;
