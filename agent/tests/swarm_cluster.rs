@@ -316,3 +316,39 @@ fn promote_and_demote_move_nodes_in_and_out_of_raft() {
     let info = c.hosts[0].docker_ok(&["info", "--format", "{{.Swarm.ControlAvailable}}"]);
     assert_eq!(info.trim(), "false");
 }
+
+#[test]
+fn published_ports_answer_on_the_nodes_that_run_a_task() {
+    let c = swarm(2, 1);
+    c.hosts[0].docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "www",
+        "--replicas",
+        "3",
+        "-p",
+        "18080:80",
+        IMAGE,
+        "sh",
+        "-c",
+        "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    // Three tasks on two nodes: the port is bound once per node, no task crash-loops on it.
+    let per = wait_running(&c, 0, "www", 3, 60);
+    assert_eq!(per.len(), 2, "{per:?}");
+    for target in [&c.hosts[0].ip, &c.hosts[1].ip] {
+        let url = format!("http://{target}:18080/");
+        let body = Cluster::wait_for(20, &format!("an answer from {url}"), || {
+            let out = c.hosts[1].exec(&["wget", "-qO-", "-T", "2", &url]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        });
+        assert!(!body.trim().is_empty(), "{url}: {body:?}");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let per = running_per_node(&c, 0, "www");
+    assert_eq!(per.values().sum::<usize>(), 3, "still all running: {per:?}");
+}

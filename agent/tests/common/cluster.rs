@@ -226,6 +226,14 @@ impl Host {
         std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
     }
 
+    /// A command inside this host's network namespace.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        run(Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("--")
+            .args(args))
+    }
+
     /// The real docker CLI against this host.
     pub fn docker(&self, args: &[&str]) -> Output {
         run(Command::new("docker")

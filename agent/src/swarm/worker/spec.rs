@@ -21,10 +21,7 @@ pub const SERVICE_NAME_LABEL: &str = "com.docker.swarm.service.name";
 pub const NODE_ID_LABEL: &str = "com.docker.swarm.node.id";
 /// The swarm network ID on the node-local bridge made for a swarm network.
 pub const NETWORK_ID_LABEL: &str = "com.docker.swarm.network.id";
-/// A task label carrying the service's published ports as JSON (`[EndpointPortConfig]`).
-/// Docker's `Task` type has no endpoint field (swarmkit's internal one has), so the manager
-/// passes the ports this way; the label is not copied onto the container.
-pub const ENDPOINT_PORTS_LABEL: &str = "berth.swarm.endpoint.ports";
+pub use berth_orchestrator::swarm::dispatcher::proto::ENDPOINT_PORTS_LABEL;
 
 /// Docker's default stop grace period.
 const DEFAULT_GRACE_SECS: i64 = 10;

@@ -18,6 +18,11 @@ pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
 /// A node missing heartbeats this long is marked down and its tasks rescheduled.
 pub const NODE_DOWN_AFTER: Duration = Duration::from_secs(3);
 
+/// A task label carrying the service's published ports as JSON (`[EndpointPortConfig]`).
+/// Docker's `Task` type has no endpoint field (swarmkit's internal one has), so the manager
+/// passes the ports this way; the agent does not copy it onto the container.
+pub const ENDPOINT_PORTS_LABEL: &str = "berth.swarm.endpoint.ports";
+
 /// One session round trip from an agent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SessionRequest {

@@ -3,12 +3,16 @@
 use super::Manager;
 use super::listener::Peer;
 use super::stopped;
-use crate::swarm::dispatcher::proto::{HEARTBEAT_PERIOD, SessionRequest, SessionResponse};
+use crate::swarm::dispatcher::proto::{
+    ENDPOINT_PORTS_LABEL, HEARTBEAT_PERIOD, SessionRequest, SessionResponse,
+};
 use crate::swarm::state::{ClusterState, Command};
 use axum::extract::{Extension, Json};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bollard_stubs::models::{NodeState, NodeStatus};
+use bollard_stubs::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, NodeState, NodeStatus, Task, TaskState,
+};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -103,6 +107,7 @@ pub(super) async fn session(
 pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut tasks = Vec::new();
+    let ingress = ingress_holders(state, node_id);
     let mut network_ids = std::collections::BTreeSet::new();
     for t in state.tasks.values() {
         if t.node_id.as_deref() != Some(node_id) {
@@ -124,6 +129,13 @@ pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionRespons
         });
         let mut labels = t.labels.take().unwrap_or_default();
         labels.insert("com.docker.swarm.service.name".into(), service);
+        let ports = published_ports(state, &t, ingress.contains(t.id.as_deref().unwrap_or("")));
+        if !ports.is_empty() {
+            labels.insert(
+                ENDPOINT_PORTS_LABEL.into(),
+                serde_json::to_string(&ports).unwrap_or_default(),
+            );
+        }
         t.labels = Some(labels);
         for n in t
             .spec
@@ -162,4 +174,49 @@ pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionRespons
         role: None,
         raft_member: false,
     }
+}
+
+/// Per service, the one task on `node_id` that publishes the service's ingress-mode ports:
+/// until the routing mesh exists an ingress port is bound on the nodes that run a task, once
+/// per node (a second task would find it taken). The lowest slot that should run holds it.
+fn ingress_holders(state: &ClusterState, node_id: &str) -> std::collections::HashSet<String> {
+    let mut best: std::collections::HashMap<&str, (u64, &str)> = Default::default();
+    for t in state.tasks.values() {
+        if t.node_id.as_deref() != Some(node_id) || t.desired_state != Some(TaskState::RUNNING) {
+            continue;
+        }
+        let (Some(service), Some(id)) = (t.service_id.as_deref(), t.id.as_deref()) else {
+            continue;
+        };
+        let key = (t.slot.unwrap_or(0).max(0) as u64, id);
+        let e = best.entry(service).or_insert(key);
+        if key < *e {
+            *e = key;
+        }
+    }
+    best.into_values().map(|(_, id)| id.to_string()).collect()
+}
+
+/// The ports task `t` publishes: host-mode ports always, ingress-mode ones when it holds them.
+fn published_ports(state: &ClusterState, t: &Task, holds_ingress: bool) -> Vec<EndpointPortConfig> {
+    let ports = t
+        .service_id
+        .as_ref()
+        .and_then(|id| state.services.get(id))
+        .and_then(|r| {
+            r.service
+                .spec
+                .as_ref()?
+                .endpoint_spec
+                .as_ref()?
+                .ports
+                .clone()
+        })
+        .unwrap_or_default();
+    ports
+        .into_iter()
+        .filter(|p| {
+            p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST) || holds_ingress
+        })
+        .collect()
 }
