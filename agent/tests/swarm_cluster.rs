@@ -352,3 +352,131 @@ fn published_ports_answer_on_the_nodes_that_run_a_task() {
     let per = running_per_node(&c, 0, "www");
     assert_eq!(per.values().sum::<usize>(), 3, "still all running: {per:?}");
 }
+
+/// IDs of the running tasks of `service`, sorted.
+fn running_task_ids(c: &Cluster, via: usize, service: &str) -> Vec<String> {
+    let out = c.hosts[via].docker_ok(&[
+        "service",
+        "ps",
+        "-q",
+        "--no-trunc",
+        "-f",
+        "desired-state=running",
+        service,
+    ]);
+    let mut ids: Vec<String> = out.lines().map(str::to_string).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_whole_cluster_restarts_from_disk() {
+    let mut c = swarm(4, 3);
+    c.hosts[0].docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "4",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    wait_running(&c, 0, "web", 4, 60);
+    let before = running_task_ids(&c, 0, "web");
+    let cluster_id = c.hosts[0].docker_ok(&["info", "--format", "{{.Swarm.Cluster.ID}}"]);
+
+    // A clean stop of every daemon, then a kill -9 of every daemon: both come back whole.
+    for round in ["SIGTERM", "SIGKILL"] {
+        for i in 0..4 {
+            if round == "SIGTERM" {
+                c.stop(i);
+            } else {
+                c.kill9(i);
+            }
+        }
+        for i in 0..4 {
+            c.start(i);
+        }
+        Cluster::wait_for(30, &format!("a leader after {round}"), || {
+            let s = c.hosts[1].docker(&["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+            let text = String::from_utf8_lossy(&s.stdout).into_owned();
+            (s.status.success() && text.lines().filter(|l| l.ends_with(" Ready")).count() == 4)
+                .then_some(())
+        });
+        let id = c.hosts[2].docker_ok(&["info", "--format", "{{.Swarm.Cluster.ID}}"]);
+        assert_eq!(id, cluster_id, "same cluster after {round}");
+        // The containers lived on; the same tasks are running, none was replaced.
+        let per = wait_running(&c, 1, "web", 4, 30);
+        assert_eq!(per.values().sum::<usize>(), 4);
+        assert_eq!(running_task_ids(&c, 2, "web"), before, "after {round}");
+    }
+    // And the restarted cluster still takes writes.
+    c.hosts[2].docker_ok(&["service", "scale", "-d", "web=5"]);
+    wait_running(&c, 0, "web", 5, 60);
+}
+
+#[test]
+fn a_failing_rolling_update_rolls_back() {
+    let c = swarm(2, 1);
+    let h0 = &c.hosts[0];
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "app",
+        "--replicas",
+        "2",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    wait_running(&c, 0, "app", 2, 60);
+    // The new version exits at once: the update fails and goes back to the previous spec.
+    h0.docker_ok(&[
+        "service",
+        "update",
+        "-d",
+        "--update-failure-action",
+        "rollback",
+        "--update-monitor",
+        "3s",
+        "--update-max-failure-ratio",
+        "0",
+        "--args",
+        "false",
+        "app",
+    ]);
+    let state = Cluster::wait_for(60, "rollback completed", || {
+        let s = h0.docker_ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.UpdateStatus.State}}",
+            "app",
+        ]);
+        (s.trim() == "rollback_completed").then_some(s)
+    });
+    assert_eq!(state.trim(), "rollback_completed");
+    let args = h0.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Args}}",
+        "app",
+    ]);
+    assert_eq!(args.trim(), r#"["sleep","1000"]"#);
+    wait_running(&c, 0, "app", 2, 60);
+    // History: the failed tasks of the bad version are still listed, shut down.
+    let all = h0.docker_ok(&[
+        "service",
+        "ps",
+        "--format",
+        "{{.DesiredState}} {{.CurrentState}}",
+        "app",
+    ]);
+    assert!(all.lines().any(|l| l.starts_with("Shutdown")), "{all}");
+}

@@ -192,6 +192,22 @@ impl Cluster {
         }
     }
 
+    /// Stops host `i`'s berthd with SIGTERM, as a service manager would (containers keep
+    /// running: live restore).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.hosts[i].child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Cuts host `i` off the network (or reconnects it).
     pub fn link(&self, i: usize, up: bool) {
         ip(&[

@@ -572,68 +572,17 @@ fn rolling_update(
                 Some(UpdateState::ROLLBACK_STARTED | UpdateState::ROLLBACK_PAUSED)
             ));
 
-    if dirty.is_empty() {
-        let in_progress = matches!(
-            current,
-            Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
-        );
-        if let (true, Some(until)) = (in_progress, monitor_until) {
-            pass.wake(until);
-        }
-        if settling == 0 && monitor_until.is_none() {
-            let done = match current {
-                Some(UpdateState::UPDATING) => Some((UpdateState::COMPLETED, "update completed")),
-                Some(UpdateState::ROLLBACK_STARTED) => {
-                    Some((UpdateState::ROLLBACK_COMPLETED, "rollback completed"))
-                }
-                _ => None,
-            };
-            if let Some((state, message)) = done {
-                pass.commands.push(update_status(
-                    sid,
-                    state,
-                    message.into(),
-                    started,
-                    Some(pass.now_s.clone()),
-                ));
-            }
-        }
-        return;
-    }
-    if matches!(
-        current,
-        Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)
-    ) && !respec
-    {
-        return;
-    }
     let in_progress = matches!(
         current,
         Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
     );
-    let started_at = if in_progress {
-        started
+    // Failures of new-spec tasks since the update began, checked in every round, the last
+    // batch's monitor period included.
+    if in_progress && policy.failure_action != FailureAction::Continue {
+        let started_at = started
             .clone()
             .and_then(|s| clock::parse(&s))
-            .unwrap_or(UNIX_EPOCH)
-    } else {
-        let (state, message) = if rollback {
-            (UpdateState::ROLLBACK_STARTED, "manually requested rollback")
-        } else {
-            (UpdateState::UPDATING, "update in progress")
-        };
-        pass.commands.push(update_status(
-            sid,
-            state,
-            message.into(),
-            Some(pass.now_s.clone()),
-            None,
-        ));
-        pass.now
-    };
-
-    // Failures of new-spec tasks since the update began.
-    if in_progress && policy.failure_action != FailureAction::Continue {
+            .unwrap_or(UNIX_EPOCH);
         let failures: Vec<&Task> = pass
             .state
             .tasks_of(sid)
@@ -691,6 +640,51 @@ fn rolling_update(
             }
             return;
         }
+    }
+    if dirty.is_empty() {
+        if let (true, Some(until)) = (in_progress, monitor_until) {
+            pass.wake(until);
+        }
+        if settling == 0 && monitor_until.is_none() {
+            let done = match current {
+                Some(UpdateState::UPDATING) => Some((UpdateState::COMPLETED, "update completed")),
+                Some(UpdateState::ROLLBACK_STARTED) => {
+                    Some((UpdateState::ROLLBACK_COMPLETED, "rollback completed"))
+                }
+                _ => None,
+            };
+            if let Some((state, message)) = done {
+                pass.commands.push(update_status(
+                    sid,
+                    state,
+                    message.into(),
+                    started,
+                    Some(pass.now_s.clone()),
+                ));
+            }
+        }
+        return;
+    }
+    if matches!(
+        current,
+        Some(UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)
+    ) && !respec
+    {
+        return;
+    }
+    if !in_progress {
+        let (state, message) = if rollback {
+            (UpdateState::ROLLBACK_STARTED, "manually requested rollback")
+        } else {
+            (UpdateState::UPDATING, "update in progress")
+        };
+        pass.commands.push(update_status(
+            sid,
+            state,
+            message.into(),
+            Some(pass.now_s.clone()),
+            None,
+        ));
     }
 
     let budget = if policy.parallelism == 0 {

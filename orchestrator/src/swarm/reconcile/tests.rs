@@ -535,3 +535,34 @@ fn same_input_same_output() {
     let state = cluster(vec![node("n1"), node("n2")], vec![svc], vec![]);
     assert_eq!(run(&state, 1), run(&state, 1));
 }
+
+#[test]
+fn a_failure_in_the_last_batch_still_rolls_back() {
+    let old = replicated("s", 1, image_spec("v1"));
+    let tasks = vec![task("t1", &old, 1, Some("n1"), TaskState::RUNNING, 0)];
+    let svc = updated(
+        old,
+        "v2",
+        ServiceSpecUpdateConfig {
+            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
+            ..Default::default()
+        },
+    );
+    let mut state = cluster(vec![node("n1")], vec![svc], tasks);
+    let out = run(&state, 100);
+    let new_id = created(&task_changes(&out.commands).0)[0]
+        .id
+        .clone()
+        .unwrap();
+    apply(&mut state, out.commands, 100);
+    set_state(&mut state, "t1", TaskState::SHUTDOWN, 101);
+    state.tasks.get_mut(&new_id).unwrap().node_id = Some("n1".into());
+    set_state(&mut state, &new_id, TaskState::FAILED, 103);
+    // Nothing is left to update, yet the failure counts: the service goes back to v1.
+    let cmds = run(&state, 104).commands;
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::UpdateService { rollback: true, .. })),
+        "{cmds:?}"
+    );
+}
