@@ -8,5 +8,6 @@ pub mod manager;
 pub mod raft;
 pub mod reconcile;
 pub mod scheduler;
+pub mod sim;
 pub mod state;
 pub mod tls;
