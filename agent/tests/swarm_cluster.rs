@@ -480,3 +480,82 @@ fn a_failing_rolling_update_rolls_back() {
     ]);
     assert!(all.lines().any(|l| l.starts_with("Shutdown")), "{all}");
 }
+
+const STACK: &str = r#"
+services:
+  db:
+    image: berth-examples/busybox:latest
+    command: sleep 1000
+  web:
+    image: berth-examples/busybox:latest
+    command: sleep 1000
+    depends_on: [db]
+    deploy:
+      replicas: 3
+      labels:
+        tier: front
+networks:
+  default: {}
+"#;
+
+#[test]
+fn stacks_deploy_from_the_docker_cli_and_berth() {
+    let c = swarm(2, 1);
+    let h0 = &c.hosts[0];
+    let file = h0.dir.join("stack.yml");
+    std::fs::write(&file, STACK).expect("stack file");
+    let file = file.to_string_lossy().into_owned();
+
+    // The real docker CLI.
+    h0.docker_ok(&[
+        "stack",
+        "deploy",
+        "--resolve-image",
+        "never",
+        "-c",
+        &file,
+        "d",
+    ]);
+    wait_running(&c, 0, "d_web", 3, 60);
+    wait_running(&c, 0, "d_db", 1, 60);
+    let ls = h0.docker_ok(&["stack", "ls", "--format", "{{.Name}} {{.Services}}"]);
+    assert!(ls.lines().any(|l| l == "d 2"), "{ls}");
+    let ps = h0.docker_ok(&["stack", "ps", "--format", "{{.Name}}", "d"]);
+    assert_eq!(ps.lines().count(), 4, "{ps}");
+    let label = h0.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{index .Spec.Labels \"com.docker.stack.namespace\"}} {{index .Spec.Labels \"tier\"}}",
+        "d_web",
+    ]);
+    assert_eq!(label.trim(), "d front");
+
+    // berth's own stack commands, on the other stack name.
+    h0.berth_ok(&["stack", "deploy", "-c", &file, "b"]);
+    wait_running(&c, 0, "b_web", 3, 60);
+    let services = h0.berth_ok(&["stack", "services", "b"]);
+    assert!(
+        services.contains("b_db") && services.contains("b_web"),
+        "{services}"
+    );
+
+    for (stack, tool) in [("d", "docker"), ("b", "berth")] {
+        if tool == "docker" {
+            h0.docker_ok(&["stack", "rm", stack]);
+        } else {
+            h0.berth_ok(&["stack", "rm", stack]);
+        }
+    }
+    Cluster::wait_for(30, "stacks removed", || {
+        let ls = h0.docker_ok(&["service", "ls", "-q"]);
+        let nets = h0.docker_ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=com.docker.stack.namespace",
+            "-q",
+        ]);
+        (ls.trim().is_empty() && nets.trim().is_empty()).then_some(())
+    });
+}

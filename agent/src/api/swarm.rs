@@ -38,6 +38,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/services/{id}/update", post(service_update))
         .route("/services/{id}/logs", get(service_logs))
+        .route("/secrets", get(secret_list))
+        .route("/configs", get(secret_list))
+        .route("/secrets/create", post(secret_create))
+        .route("/configs/create", post(secret_create))
         .route("/tasks", get(task_list))
         .route("/tasks/{id}", get(task_inspect))
 }
@@ -343,6 +347,21 @@ async fn service_logs(State(s): State<AppState>, Path(id): Path<String>) -> ApiR
     ))
 }
 
+/// `GET /secrets`, `GET /configs`: the store keeps none yet, so the list is empty (which lets
+/// `docker stack rm` and dashboards work); creating one is refused plainly.
+async fn secret_list(State(s): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+    manager(&s).await?;
+    Ok(Json(Vec::new()))
+}
+
+async fn secret_create(State(s): State<AppState>) -> ApiResult<StatusCode> {
+    manager(&s).await?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "secrets and configs are not supported by this Berth version yet",
+    ))
+}
+
 async fn task_list(State(s): State<AppState>, p: Params) -> ApiResult<Json<Vec<Task>>> {
     let m = manager(&s).await?;
     let f = p.filters()?;
@@ -357,9 +376,9 @@ async fn task_list(State(s): State<AppState>, p: Params) -> ApiResult<Json<Vec<T
     ])?;
     // `_up-to-date` (the CLI's convergence monitor) keeps tasks running the current spec.
     let up_to_date = !f.get("_up-to-date").is_empty();
-    let current: HashMap<String, Option<bollard_stubs::models::TaskSpec>> = m
-        .services()
-        .into_iter()
+    let records = m.services();
+    let current: HashMap<String, Option<bollard_stubs::models::TaskSpec>> = records
+        .iter()
         .map(|r| {
             let spec = r
                 .service
@@ -367,6 +386,15 @@ async fn task_list(State(s): State<AppState>, p: Params) -> ApiResult<Json<Vec<T
                 .as_ref()
                 .and_then(|s| s.task_template.clone());
             (r.service.id.clone().unwrap_or_default(), spec)
+        })
+        .collect();
+    // A task's `label` filter matches its service's labels, as swarmkit keeps them on the task
+    // (`docker stack ps` filters on the stack namespace this way).
+    let service_labels: HashMap<String, Option<HashMap<String, String>>> = records
+        .iter()
+        .map(|r| {
+            let labels = r.service.spec.as_ref().and_then(|s| s.labels.clone());
+            (r.service.id.clone().unwrap_or_default(), labels)
         })
         .collect();
     // `service` and `node` filters take names or IDs (prefixes), as docker resolves them.
@@ -397,7 +425,14 @@ async fn task_list(State(s): State<AppState>, p: Params) -> ApiResult<Json<Vec<T
                 && (f.get("node").is_empty()
                     || nodes.iter().any(|n| t.node_id.as_deref() == Some(n)))
                 && any_eq(f.get("desired-state"), &enum_str(&t.desired_state))
-                && label_match(&f, "label", t.labels.as_ref())
+                && (label_match(&f, "label", t.labels.as_ref())
+                    || label_match(
+                        &f,
+                        "label",
+                        t.service_id
+                            .as_ref()
+                            .and_then(|id| service_labels.get(id)?.as_ref()),
+                    ))
                 && (!up_to_date
                     || t.service_id
                         .as_ref()
