@@ -108,13 +108,15 @@ impl Manager {
                 .map(|(id, _)| id.clone())
                 .collect()
         });
-        for id in stale {
+        // All at once: Raft commits concurrent writes in one batch, where one write after
+        // another made detecting 100 lost nodes take 100 commit round trips.
+        let writes = stale.into_iter().map(|id| {
             let addr = self.store().read(|s| {
                 s.nodes
                     .get(&id)
                     .and_then(|n| n.status.as_ref()?.addr.clone())
             });
-            let cmd = Command::SetNodeStatus {
+            self.write(Command::SetNodeStatus {
                 id,
                 status: NodeStatus {
                     state: Some(NodeState::DOWN),
@@ -122,10 +124,11 @@ impl Manager {
                     addr,
                 },
                 description: None,
-            };
-            if let Err(e) = self.write(cmd).await {
+            })
+        });
+        for r in futures_util::future::join_all(writes).await {
+            if let Err(e) = r {
                 tracing::warn!(error = %e, "marking a node down failed");
-                return;
             }
         }
     }
