@@ -111,11 +111,7 @@ impl Drop for AgentRuntime {
     }
 }
 
-fn spawn_agent(
-    rt: &tokio::runtime::Handle,
-    agent: SimAgent,
-    stats: &Arc<SimStats>,
-) -> Running {
+fn spawn_agent(rt: &tokio::runtime::Handle, agent: SimAgent, stats: &Arc<SimStats>) -> Running {
     let (stop, rx) = watch::channel(false);
     let node_id = agent.node_id.clone();
     let task = rt.spawn(agent.run(rx, stats.clone()));
