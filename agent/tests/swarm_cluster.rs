@@ -559,3 +559,31 @@ fn stacks_deploy_from_the_docker_cli_and_berth() {
         (ls.trim().is_empty() && nets.trim().is_empty()).then_some(())
     });
 }
+
+#[test]
+fn a_replicated_job_runs_to_completion() {
+    let c = swarm(2, 1);
+    let h0 = &c.hosts[0];
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "job",
+        "--mode",
+        "replicated-job",
+        "--replicas",
+        "4",
+        "--max-concurrent",
+        "2",
+        IMAGE,
+        "true",
+    ]);
+    let states = Cluster::wait_for(60, "four completed tasks", || {
+        let out = h0.docker_ok(&["service", "ps", "--format", "{{.CurrentState}}", "job"]);
+        (out.lines().filter(|l| l.starts_with("Complete")).count() == 4).then_some(out)
+    });
+    assert!(!states.contains("Failed"), "{states}");
+    let ls = h0.docker_ok(&["service", "ls", "--format", "{{.Mode}} {{.Replicas}}"]);
+    assert_eq!(ls.trim(), "replicated job 0/0 (4/4 completed)", "{ls}");
+}

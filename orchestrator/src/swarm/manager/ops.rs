@@ -203,6 +203,45 @@ impl Manager {
         self.store().read(|s| {
             let mut status = ServiceServiceStatus::default();
             let (mut running, mut desired, mut completed) = (0u64, 0u64, 0u64);
+            let spec = s
+                .services
+                .get(service_id)
+                .and_then(|r| r.service.spec.as_ref());
+            let mode = spec.and_then(|sp| sp.mode.as_ref());
+            if let Some(m) = mode.filter(|m| m.replicated_job.is_some() || m.global_job.is_some()) {
+                // Jobs as Docker counts them: the current iteration's completions, and as
+                // desired what may still run (`0/0 (4/4 completed)` once done).
+                let template = spec.and_then(|sp| sp.task_template.as_ref());
+                for t in s.tasks_of(service_id) {
+                    let observed = t.status.as_ref().and_then(|s| s.state);
+                    if t.spec.as_ref() != template {
+                        continue;
+                    }
+                    match observed {
+                        Some(TaskState::COMPLETE) => completed += 1,
+                        Some(TaskState::RUNNING)
+                            if t.desired_state == Some(TaskState::COMPLETE) =>
+                        {
+                            running += 1
+                        }
+                        _ => {}
+                    }
+                    if t.desired_state == Some(TaskState::COMPLETE)
+                        && observed != Some(TaskState::COMPLETE)
+                    {
+                        desired += 1;
+                    }
+                }
+                if let Some(r) = &m.replicated_job {
+                    let max = r.max_concurrent.unwrap_or(1).max(1) as u64;
+                    let total = r.total_completions.unwrap_or(max as i64).max(0) as u64;
+                    desired = max.min(total.saturating_sub(completed));
+                }
+                status.running_tasks = Some(running);
+                status.desired_tasks = Some(desired);
+                status.completed_tasks = Some(completed);
+                return status;
+            }
             for t in s.tasks_of(service_id) {
                 let observed = t.status.as_ref().and_then(|s| s.state);
                 if t.desired_state == Some(TaskState::RUNNING) {

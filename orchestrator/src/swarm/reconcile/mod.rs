@@ -6,6 +6,7 @@
 //! instant at which waiting would change its answer.
 
 pub mod clock;
+mod jobs;
 pub mod policy;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -66,9 +67,10 @@ fn rank(s: TaskState) -> u16 {
     task_state_rank(s)
 }
 
-/// Desired to run (not shut down or removed).
+/// Desired to run (not shut down or removed); a job's task until it finished.
 fn runnable(t: &Task) -> bool {
-    rank(t.desired_state.unwrap_or(TaskState::NEW)) <= rank(TaskState::RUNNING)
+    let desired = t.desired_state.unwrap_or(TaskState::NEW);
+    rank(desired) <= rank(TaskState::RUNNING) || (desired == TaskState::COMPLETE && !terminal(t))
 }
 
 /// Observed finished: completed, failed, rejected, shut down, orphaned.
@@ -132,7 +134,8 @@ impl Pass<'_> {
         }
     }
 
-    fn create(&mut self, service_id: &str, spec: &TaskSpec, key: &SlotKey) {
+    /// A new task for `key`, desired to run; returns its ID.
+    fn create(&mut self, service_id: &str, spec: &TaskSpec, key: &SlotKey) -> String {
         let id = (self.new_id)();
         let (slot, node_id) = match key {
             SlotKey::Slot(s) => (Some(*s), None),
@@ -154,7 +157,8 @@ impl Pass<'_> {
             desired_state: Some(TaskState::RUNNING),
             ..Default::default()
         };
-        self.put.insert(id, task);
+        self.put.insert(id.clone(), task);
+        id
     }
 
     /// Finished tasks of a slot beyond the history limit (all of them when the slot is gone).
@@ -262,7 +266,11 @@ pub fn reconcile(
 
     for (sid, record) in &state.services {
         let slots = by_service.remove(sid.as_str()).unwrap_or_default();
-        service_pass(&mut pass, sid, record, slots);
+        if jobs::is_job(record) {
+            jobs::job_pass(&mut pass, sid, record, slots);
+        } else {
+            service_pass(&mut pass, sid, record, slots);
+        }
     }
 
     // Tasks of removed services: stop them, then forget them once they are done.
@@ -306,13 +314,7 @@ fn is_global(record: &ServiceRecord) -> bool {
         .spec
         .as_ref()
         .and_then(|s| s.mode.as_ref())
-        .is_some_and(|m| m.global.is_some())
-}
-
-fn is_job(spec: &ServiceSpec) -> bool {
-    spec.mode
-        .as_ref()
-        .is_some_and(|m| m.replicated_job.is_some() || m.global_job.is_some())
+        .is_some_and(|m| m.global.is_some() || m.global_job.is_some())
 }
 
 /// The slots a service should have: key -> may a new task start there.
@@ -357,9 +359,6 @@ fn service_pass(
     let Some(spec) = record.service.spec.as_ref() else {
         return;
     };
-    if is_job(spec) {
-        return;
-    }
     let template = spec.task_template.clone().unwrap_or_default();
     let global = is_global(record);
     let targets = targets(pass.state, spec, &template, global);
@@ -501,13 +500,13 @@ fn decide_restart(
 ) {
     let last = tasks.last();
     let Some(last) = last.filter(|l| !replace_now && terminal(l)) else {
-        pass.create(sid, template, key);
+        let _ = pass.create(sid, template, key);
         return;
     };
     // Stopped on purpose (scale, update, drain): no failure, no delay.
     if observed_state(last) == TaskState::SHUTDOWN && last.desired_state != Some(TaskState::RUNNING)
     {
-        pass.create(sid, template, key);
+        let _ = pass.create(sid, template, key);
         return;
     }
     let restart = Restart::of(last.spec.as_ref());
@@ -536,7 +535,7 @@ fn decide_restart(
     }
     let due = changed_at(last) + restart.delay;
     if due <= pass.now {
-        pass.create(sid, template, key);
+        let _ = pass.create(sid, template, key);
     } else {
         pass.wake(due);
     }
@@ -698,7 +697,7 @@ fn rolling_update(
                 pass.shutdown(t);
             }
         }
-        pass.create(sid, template, &key);
+        let _ = pass.create(sid, template, &key);
     }
 }
 

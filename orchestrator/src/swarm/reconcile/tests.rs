@@ -566,3 +566,51 @@ fn a_failure_in_the_last_batch_still_rolls_back() {
         "{cmds:?}"
     );
 }
+
+#[test]
+fn a_replicated_job_runs_its_completions_max_concurrent_at_a_time() {
+    let mut svc = replicated("s", 1, image_spec("v1"));
+    if let Some(spec) = svc.service.spec.as_mut() {
+        spec.mode = Some(bollard_stubs::models::ServiceSpecMode {
+            replicated_job: Some(bollard_stubs::models::ServiceSpecModeReplicatedJob {
+                max_concurrent: Some(2),
+                total_completions: Some(3),
+            }),
+            ..Default::default()
+        });
+    }
+    let mut state = cluster(vec![node("n1")], vec![svc], vec![]);
+    let out = run(&state, 100);
+    let (put, _) = task_changes(&out.commands);
+    let first: Vec<String> = created(&put)
+        .iter()
+        .map(|t| t.id.clone().unwrap())
+        .collect();
+    assert_eq!(first.len(), 2, "at most two at once");
+    assert!(
+        created(&put)
+            .iter()
+            .all(|t| t.desired_state == Some(TaskState::COMPLETE))
+    );
+    apply(&mut state, out.commands, 100);
+    // Both complete: the third and last completion starts, nothing restarts.
+    for id in &first {
+        set_state(&mut state, id, TaskState::COMPLETE, 101);
+    }
+    let mut out = run(&state, 102);
+    let (put, _) = task_changes(&out.commands);
+    assert_eq!(created(&put).len(), 1);
+    assert_eq!(created(&put)[0].slot, Some(3));
+    // Each run numbers its new IDs from 1 again: give this one its own.
+    for c in &mut out.commands {
+        if let Command::Tasks { put, .. } = c {
+            for t in put.iter_mut().filter(|t| t.slot == Some(3)) {
+                t.id = Some("third".into());
+            }
+        }
+    }
+    apply(&mut state, out.commands, 102);
+    set_state(&mut state, "third", TaskState::COMPLETE, 103);
+    let out = run(&state, 104);
+    assert!(created(&task_changes(&out.commands).0).is_empty());
+}

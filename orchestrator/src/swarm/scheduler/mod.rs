@@ -193,7 +193,7 @@ fn platform_matches(platforms: &[Platform], node: &Node) -> bool {
 pub(crate) fn is_active(t: &Task) -> bool {
     t.node_id.is_some()
         && task_state_rank(t.desired_state.unwrap_or(TaskState::NEW))
-            <= task_state_rank(TaskState::RUNNING)
+            <= task_state_rank(TaskState::COMPLETE)
         && task_state_rank(observed_state(t)) <= task_state_rank(TaskState::RUNNING)
 }
 
@@ -298,8 +298,11 @@ impl<'a> Index<'a> {
 }
 
 fn wants_node(t: &Task) -> bool {
-    t.desired_state == Some(TaskState::RUNNING)
-        && matches!(observed_state(t), TaskState::NEW | TaskState::PENDING)
+    // Jobs' tasks are desired COMPLETE: they are placed the same way.
+    matches!(
+        t.desired_state,
+        Some(TaskState::RUNNING | TaskState::COMPLETE)
+    ) && matches!(observed_state(t), TaskState::NEW | TaskState::PENDING)
 }
 
 fn demand_for<'a>(
