@@ -185,9 +185,12 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                 }
                 current = next_index(current, &managers, &addr);
                 send_description = true;
-                if wait_or_shutdown(&mut shutdown, MIN_BACKOFF).await {
+                // Repeated redirects mean an election is running: back off as on failures,
+                // so a thousand agents do not hammer the managers meanwhile.
+                if wait_or_shutdown(&mut shutdown, backoff).await {
                     break;
                 }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(Failure::Other(e)) => {
                 tracing::warn!(manager = %addr, error = %e, "swarm worker: session failed");

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, NodeState, NodeStatus, Task, TaskState,
 };
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub(super) async fn session(
@@ -81,7 +83,7 @@ pub(super) async fn session(
     let mut shutdown = m.shutdown_signal();
     let deadline = Instant::now() + HEARTBEAT_PERIOD;
     loop {
-        let mut resp = m.store().read(|s| assignments(s, &req.node_id));
+        let mut resp = m.assignments_of(&req.node_id);
         if resp.version != req.known_version || Instant::now() >= deadline {
             resp.managers = m.manager_addrs();
             resp.role = m.store().read(|s| {
@@ -103,19 +105,40 @@ pub(super) async fn session(
     }
 }
 
-/// Everything assigned to `node_id`, with task names filled in, and its version.
-pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
+/// Every node's assignments, built in one pass over the tasks: sessions wake on every commit,
+/// and a scan of all tasks per session per commit does not scale to many nodes.
+pub(crate) fn all_assignments(state: &ClusterState) -> HashMap<String, SessionResponse> {
+    let mut per_node: HashMap<&str, Vec<&Task>> = HashMap::new();
+    for t in state.tasks.values() {
+        if let Some(n) = t.node_id.as_deref() {
+            per_node.entry(n).or_default().push(t);
+        }
+    }
+    per_node
+        .into_iter()
+        .map(|(node, mut tasks)| {
+            tasks.sort_by(|a, b| a.id.cmp(&b.id));
+            (node.to_string(), node_assignments(state, node, &tasks))
+        })
+        .collect()
+}
+
+/// What a node with nothing assigned gets.
+pub(crate) fn no_assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
+    node_assignments(state, node_id, &[])
+}
+
+/// The assignments of `node_id` (its `tasks`, sorted by ID), with task names filled in, and
+/// their version.
+fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -> SessionResponse {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut tasks = Vec::new();
-    let ingress = ingress_holders(state, node_id);
+    let ingress = ingress_holders(node_tasks);
     let mut network_ids = std::collections::BTreeSet::new();
-    for t in state.tasks.values() {
-        if t.node_id.as_deref() != Some(node_id) {
-            continue;
-        }
+    for t in node_tasks {
         t.id.hash(&mut hasher);
         t.version.as_ref().and_then(|v| v.index).hash(&mut hasher);
-        let mut t = t.clone();
+        let mut t = (*t).clone();
         let service = t
             .service_id
             .as_ref()
@@ -179,10 +202,10 @@ pub(crate) fn assignments(state: &ClusterState, node_id: &str) -> SessionRespons
 /// Per service, the one task on `node_id` that publishes the service's ingress-mode ports:
 /// until the routing mesh exists an ingress port is bound on the nodes that run a task, once
 /// per node (a second task would find it taken). The lowest slot that should run holds it.
-fn ingress_holders(state: &ClusterState, node_id: &str) -> std::collections::HashSet<String> {
-    let mut best: std::collections::HashMap<&str, (u64, &str)> = Default::default();
-    for t in state.tasks.values() {
-        if t.node_id.as_deref() != Some(node_id) || t.desired_state != Some(TaskState::RUNNING) {
+fn ingress_holders(node_tasks: &[&Task]) -> std::collections::HashSet<String> {
+    let mut best: HashMap<&str, (u64, &str)> = Default::default();
+    for t in node_tasks {
+        if t.desired_state != Some(TaskState::RUNNING) {
             continue;
         }
         let (Some(service), Some(id)) = (t.service_id.as_deref(), t.id.as_deref()) else {
@@ -219,4 +242,31 @@ fn published_ports(state: &ClusterState, t: &Task, holds_ingress: bool) -> Vec<E
             p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST) || holds_ingress
         })
         .collect()
+}
+
+impl Manager {
+    /// `node_id`'s assignments from the table built once per applied index.
+    fn assignments_of(&self, node_id: &str) -> SessionResponse {
+        let index = *self.store().applied().borrow();
+        let table = {
+            let cached = self.inner.assignments.lock().ok().and_then(|c| {
+                let (at, table) = &*c;
+                (*at == index).then(|| table.clone())
+            });
+            match cached {
+                Some(t) => t,
+                None => {
+                    let table = Arc::new(self.store().read(all_assignments));
+                    if let Ok(mut c) = self.inner.assignments.lock() {
+                        *c = (index, table.clone());
+                    }
+                    table
+                }
+            }
+        };
+        match table.get(node_id) {
+            Some(r) => r.clone(),
+            None => self.store().read(|s| no_assignments(s, node_id)),
+        }
+    }
 }

@@ -132,6 +132,11 @@ struct Inner {
     store: ClusterStore,
     /// Last session request per node, known only to the manager that served it.
     heartbeats: Mutex<HashMap<String, Instant>>,
+    /// Every node's assignments at one applied index, shared by all sessions.
+    assignments: Mutex<(
+        u64,
+        Arc<HashMap<String, crate::swarm::dispatcher::proto::SessionResponse>>,
+    )>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
     local_addr: SocketAddr,
@@ -171,6 +176,7 @@ impl Manager {
                 cfg,
                 store,
                 heartbeats: Mutex::default(),
+                assignments: Mutex::new((u64::MAX, Arc::default())),
                 shutdown: tx,
                 tasks: Mutex::default(),
                 local_addr,
