@@ -25,6 +25,8 @@ const ROUND_TRIP_TIMEOUT: Duration = HEARTBEAT_PERIOD.saturating_add(Duration::f
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Pause after a redirect to the leader, as the real agent makes.
 const REDIRECT_PAUSE: Duration = Duration::from_millis(50);
+/// The longest pause between attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// Failures of a simulated join.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,8 @@ impl SimAgent {
         let mut known_version = 0u64;
         let mut first = true;
         let mut pending: Vec<TaskStatusUpdate> = Vec::new();
+        // Grows on consecutive redirects and failures (an election), as the real agent's does.
+        let mut backoff = REDIRECT_PAUSE;
         while !*stop.borrow() {
             let Some(addr) = managers.get(current % managers.len().max(1)).cloned() else {
                 return;
@@ -211,6 +215,7 @@ impl SimAgent {
                         .reports
                         .fetch_add(req.statuses.len() as u64, Ordering::Relaxed);
                     first = false;
+                    backoff = REDIRECT_PAUSE;
                     if resp.removed {
                         return;
                     }
@@ -232,9 +237,10 @@ impl SimAgent {
                     pending = req.statuses;
                     first = true;
                     tokio::select! {
-                        _ = tokio::time::sleep(REDIRECT_PAUSE) => {}
+                        _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => return,
                     }
+                    backoff = (backoff * 2).min(MAX_PAUSE);
                 }
                 Err(Failure::Other(e)) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -243,9 +249,10 @@ impl SimAgent {
                     first = true;
                     current += 1;
                     tokio::select! {
-                        _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                        _ = tokio::time::sleep(backoff.max(RETRY_PAUSE)) => {}
                         _ = stop.changed() => return,
                     }
+                    backoff = (backoff * 2).min(MAX_PAUSE);
                 }
             }
         }
