@@ -315,6 +315,7 @@ async fn fake_manager(
                                     networks: s.networks.clone(),
                                     managers: s.managers.clone(),
                                     removed: s.removed,
+                                    ..Default::default()
                                 }
                             };
                             let bytes = serde_json::to_vec(&resp).unwrap();
