@@ -4,9 +4,8 @@
 //! at once instead of starting containers. Thousands fit in one process.
 
 use crate::swarm::ca::{self, KeyedCert};
-use crate::swarm::dispatcher::proto::{
-    HEARTBEAT_PERIOD, SESSION_PATH, SessionRequest, SessionResponse,
-};
+use crate::swarm::dispatcher::client::{Failure, round_trip};
+use crate::swarm::dispatcher::proto::{SESSION_PATH, SessionRequest, SessionResponse};
 use crate::swarm::manager::join::{CA_PATH, JOIN_PATH, JoinRequest, JoinResponse};
 use crate::swarm::state::{TaskStatusUpdate, observed_state, task_state_rank};
 use crate::swarm::tls;
@@ -18,9 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The session request timeout, as the real agent uses: the manager holds a request for a
-/// heartbeat period, so past a little more it is gone.
-const ROUND_TRIP_TIMEOUT: Duration = HEARTBEAT_PERIOD.saturating_add(Duration::from_millis(1500));
 /// Pause after a failed round trip before the next manager is tried.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Pause after a redirect to the leader, as the real agent makes.
@@ -285,39 +281,4 @@ impl SimAgent {
             })
             .collect()
     }
-}
-
-enum Failure {
-    NotLeader(Vec<String>),
-    Other(String),
-}
-
-async fn round_trip(
-    http: &reqwest::Client,
-    url: &str,
-    req: &SessionRequest,
-) -> Result<SessionResponse, Failure> {
-    let resp = http
-        .post(url)
-        .json(req)
-        .timeout(ROUND_TRIP_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::MISDIRECTED_REQUEST {
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let list = body
-            .get("managers")
-            .and_then(|m| serde_json::from_value::<Vec<String>>(m.clone()).ok())
-            .unwrap_or_default();
-        return Err(Failure::NotLeader(list));
-    }
-    if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(Failure::Other(format!("{status}: {text}")));
-    }
-    resp.json::<SessionResponse>()
-        .await
-        .map_err(|e| Failure::Other(format!("decoding the session answer: {e}")))
 }

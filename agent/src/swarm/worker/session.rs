@@ -4,9 +4,8 @@
 
 use super::executor::Executor;
 use berth_orchestrator::swarm::ca::Role;
-use berth_orchestrator::swarm::dispatcher::proto::{
-    HEARTBEAT_PERIOD, SESSION_PATH, SessionRequest, SessionResponse,
-};
+use berth_orchestrator::swarm::dispatcher::client::{Failure, round_trip};
+use berth_orchestrator::swarm::dispatcher::proto::{SESSION_PATH, SessionRequest};
 use berth_orchestrator::swarm::state::TaskStatusUpdate;
 use bollard_stubs::models::{Network, NodeDescription, Task};
 use std::collections::BTreeMap;
@@ -89,14 +88,6 @@ impl Pending {
             }
         }
     }
-}
-
-/// Why one round trip failed.
-enum Failure {
-    /// The manager is not the leader; these are the managers it knows.
-    NotLeader(Vec<String>),
-    /// Anything else: the next manager is tried after a pause.
-    Other(String),
 }
 
 /// Keeps the session until `shutdown` turns true or the node is removed from the swarm (then
@@ -224,38 +215,6 @@ async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, d: Duration) -> 
         _ = tokio::time::sleep(d) => *shutdown.borrow(),
         r = shutdown.changed() => r.is_err() || *shutdown.borrow(),
     }
-}
-
-async fn round_trip(
-    http: &reqwest::Client,
-    url: &str,
-    req: &SessionRequest,
-) -> Result<SessionResponse, Failure> {
-    let resp = http
-        .post(url)
-        .json(req)
-        // The manager holds the request for a heartbeat period; past a few more seconds it is
-        // gone, and another manager should be tried.
-        .timeout(HEARTBEAT_PERIOD + Duration::from_millis(1500))
-        .send()
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::MISDIRECTED_REQUEST {
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let list = body
-            .get("managers")
-            .and_then(|m| serde_json::from_value::<Vec<String>>(m.clone()).ok())
-            .unwrap_or_default();
-        return Err(Failure::NotLeader(list));
-    }
-    if !status.is_success() {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(Failure::Other(format!("{status}: {text}")));
-    }
-    resp.json::<SessionResponse>()
-        .await
-        .map_err(|e| Failure::Other(format!("decoding the session answer: {e}")))
 }
 
 /// Converges whenever the assignments change and every [`CONVERGE_PERIOD`]; nothing happens

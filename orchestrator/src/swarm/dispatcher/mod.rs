@@ -1,3 +1,4 @@
 //! The dispatcher: the managers' side of the agent sessions.
 
+pub mod client;
 pub mod proto;
