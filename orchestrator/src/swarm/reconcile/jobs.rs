@@ -5,8 +5,7 @@
 //! (`service update`, `--force`) is a new iteration: every slot runs again.
 
 use super::policy::{Condition, Restart};
-use super::{Health, Pass, SlotKey, global_target, health, terminal};
-use crate::swarm::scheduler::constraint::Constraint;
+use super::{Health, Pass, SlotKey, health, targets, terminal};
 use crate::swarm::state::{ServiceRecord, observed_state};
 use bollard_stubs::models::{Task, TaskSpec, TaskState};
 use std::collections::BTreeMap;
@@ -36,26 +35,15 @@ pub(super) fn job_pass(
         return;
     };
     let template = spec.task_template.clone().unwrap_or_default();
-    let (keys, max_concurrent): (Vec<SlotKey>, usize) = if let Some(r) = &mode.replicated_job {
-        let max = r.max_concurrent.unwrap_or(1).max(1) as usize;
-        let total = r.total_completions.unwrap_or(max as i64).max(0);
-        ((1..=total).map(SlotKey::Slot).collect(), max)
-    } else {
-        let constraints = template
-            .placement
-            .as_ref()
-            .and_then(|p| p.constraints.as_deref())
-            .map(Constraint::parse_all)
-            .unwrap_or_default();
-        let nodes = pass
-            .state
-            .nodes
-            .iter()
-            .filter(|(_, n)| global_target(n, &constraints) == Some(true))
-            .map(|(id, _)| SlotKey::Node(id.clone()))
-            .collect();
-        (nodes, usize::MAX)
-    };
+    // Slot -> may a task start there (global jobs: eligible nodes, paused ones keep theirs).
+    let (keys, max_concurrent): (BTreeMap<SlotKey, bool>, usize) =
+        if let Some(r) = &mode.replicated_job {
+            let max = r.max_concurrent.unwrap_or(1).max(1) as usize;
+            let total = r.total_completions.unwrap_or(max as i64).max(0);
+            ((1..=total).map(|s| (SlotKey::Slot(s), true)).collect(), max)
+        } else {
+            (targets(pass.state, spec, &template, true), usize::MAX)
+        };
     for tasks in slots.values_mut() {
         tasks.sort_by(|a, b| {
             super::created_at(a)
@@ -69,7 +57,7 @@ pub(super) fn job_pass(
     // Tasks of slots no longer wanted, and of an earlier iteration, stop.
     for (key, tasks) in &slots {
         for t in tasks {
-            let old = t.spec.as_ref() != Some(&template) || !keys.contains(key);
+            let old = t.spec.as_ref() != Some(&template) || !keys.contains_key(key);
             if old && live(t) {
                 pass.shutdown(t);
             }
@@ -79,7 +67,7 @@ pub(super) fn job_pass(
     let empty = Vec::new();
     let mut active = 0usize;
     let mut waiting: Vec<SlotKey> = Vec::new();
-    for key in &keys {
+    for (key, &may_start) in &keys {
         let tasks = slots.get(key).unwrap_or(&empty);
         let current: Vec<&Task> = tasks
             .iter()
@@ -112,7 +100,7 @@ pub(super) fn job_pass(
         }
         if running {
             active += 1;
-        } else if !done && may_retry(pass, &restart, &current) {
+        } else if !done && may_start && may_retry(pass, &restart, &current) {
             waiting.push(key.clone());
         }
         prune(pass, tasks, history);
