@@ -23,8 +23,9 @@ pub(super) async fn session(
     Extension(peer): Extension<Peer>,
     Json(req): Json<SessionRequest>,
 ) -> Response {
-    let Some(identity) = peer.identity.as_ref() else {
-        return (StatusCode::UNAUTHORIZED, "a node certificate is required").into_response();
+    let identity = match peer.node() {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
     if identity.node_id != req.node_id {
         return (StatusCode::FORBIDDEN, "the certificate names another node").into_response();

@@ -25,6 +25,16 @@ pub struct Peer {
     pub identity: Option<PeerIdentity>,
 }
 
+impl Peer {
+    /// The certificate's identity, or the 401 for a peer without one.
+    pub fn node(&self) -> Result<&PeerIdentity, (axum::http::StatusCode, &'static str)> {
+        self.identity.as_ref().ok_or((
+            axum::http::StatusCode::UNAUTHORIZED,
+            "a node certificate is required",
+        ))
+    }
+}
+
 /// Serves `router` on `listener` with TLS until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,

@@ -175,8 +175,9 @@ pub(super) async fn renew(
     Extension(peer): Extension<Peer>,
     Json(req): Json<RenewRequest>,
 ) -> Response {
-    let Some(id) = peer.identity.as_ref() else {
-        return ManagerError::Invalid("a node certificate is required".into()).into_response();
+    let id = match peer.node() {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
     match m.renew(&id.node_id, req, peer.addr.ip()) {
         Ok(r) => Json(r).into_response(),
@@ -189,8 +190,9 @@ pub(super) async fn add_member(
     Extension(peer): Extension<Peer>,
     Json(req): Json<MemberRequest>,
 ) -> Response {
-    let Some(id) = peer.identity.as_ref() else {
-        return ManagerError::Invalid("a node certificate is required".into()).into_response();
+    let id = match peer.node() {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
     match m.add_member(&id.node_id, id.role, req.addr).await {
         Ok(()) => Json(serde_json::json!({})).into_response(),
