@@ -1,6 +1,7 @@
 //! The Docker Engine API: the router, version prefixes, errors, query parameters, filters and
 //! the stream formats shared by the endpoint modules.
 
+pub mod berth_v1;
 pub mod build;
 pub mod containers;
 pub mod images;
@@ -452,6 +453,7 @@ pub fn router(state: AppState) -> Router {
         .merge(volumes::routes())
         .merge(networks::routes())
         .merge(swarm::routes())
+        .merge(berth_v1::routes())
         .fallback(page_not_found)
         .with_state(state)
 }
