@@ -587,3 +587,132 @@ fn a_replicated_job_runs_to_completion() {
     let ls = h0.docker_ok(&["service", "ls", "--format", "{{.Mode}} {{.Replicas}}"]);
     assert_eq!(ls.trim(), "replicated job 0/0 (4/4 completed)", "{ls}");
 }
+
+/// Kills the child process when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `service logs` lines whose text starts with `word`: (task name before `@`, node after).
+fn log_sources(out: &str, word: &str) -> std::collections::BTreeSet<(String, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let (prefix, text) = l.split_once(" | ")?;
+            text.starts_with(word).then_some(())?;
+            let (task, node) = prefix.trim().split_once('@')?;
+            Some((task.to_string(), node.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn service_logs_come_from_every_node_through_any_manager() {
+    let c = swarm(3, 2);
+    let h0 = &c.hosts[0];
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "talk",
+        "--replicas",
+        "3",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; i=0; while true; i=$((i+1)); do echo tick $i; sleep 0.5; done",
+    ]);
+    let per = wait_running(&c, 0, "talk", 3, 60);
+    assert_eq!(per.len(), 3, "one task per node: {per:?}");
+    let nodes: std::collections::BTreeSet<String> = ["h0", "h1", "h2"].map(String::from).into();
+
+    // The finished form, on the leader and on the other manager (relayed from the leader),
+    // from the docker CLI: every task's first line, named `talk.<slot>.<task>@<node>`.
+    for via in [0, 1] {
+        let o = c.hosts[via].docker(&["service", "logs", "talk"]);
+        assert!(o.status.success(), "{o:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        let hello = log_sources(&out, "hello");
+        assert_eq!(hello.len(), 3, "h{via}: {out}");
+        let seen: std::collections::BTreeSet<String> = hello.iter().map(|s| s.1.clone()).collect();
+        assert_eq!(seen, nodes, "h{via}: {out}");
+        assert!(hello.iter().all(|(t, _)| t.starts_with("talk.")), "{out}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            log_sources(&err, "oops").len(),
+            3,
+            "stderr stays stderr: {err}"
+        );
+    }
+
+    // --tail per task, and the berth CLI, and a task's own logs.
+    let out = h0.berth_ok(&["service", "logs", "--tail", "1", "--no-task-ids", "talk"]);
+    assert!(!out.contains("hello"), "{out}");
+    assert!(log_sources(&out, "tick").len() <= 3, "{out}");
+    let task = running_task_ids(&c, 0, "talk").remove(0);
+    let out = h0.docker_ok(&["service", "logs", "--raw", &task]);
+    assert_eq!(out.lines().filter(|l| *l == "hello").count(), 1, "{out}");
+
+    // Following: new lines from all three nodes keep coming, through the other manager.
+    let child = std::process::Command::new("docker")
+        .args([
+            "-H",
+            &c.hosts[1].host(),
+            "service",
+            "logs",
+            "-f",
+            "--tail",
+            "0",
+            "talk",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        if log_sources(&text, "tick")
+            .iter()
+            .map(|s| &s.1)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == 3
+        {
+            break;
+        }
+    }
+    let seen: std::collections::BTreeSet<String> = log_sources(&text, "tick")
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(seen, nodes, "followed lines: {text}");
+    assert!(
+        !text.contains("hello"),
+        "--tail 0 starts at the end: {text}"
+    );
+    drop(child);
+}

@@ -142,27 +142,50 @@ impl Client {
         body_bytes(resp).await.map(|_| ())
     }
 
-    /// `GET /services/{id}/logs`: the framed log stream of the service's tasks.
-    pub async fn service_logs(
-        &self,
-        id: &str,
-        follow: bool,
-        timestamps: bool,
-        tail: Option<&str>,
-    ) -> Result<ByteStream> {
+    /// `GET /services/{id}/logs` (or `/tasks/{id}/logs` when `o.task`): the log stream of
+    /// the tasks, framed per stream unless they have a TTY.
+    pub async fn swarm_logs(&self, id: &str, o: &SwarmLogsOptions) -> Result<ByteStream> {
+        let kind = if o.task { "tasks" } else { "services" };
         let mut path = format!(
-            "/services/{}/logs?stdout=1&stderr=1&follow={follow}&timestamps={timestamps}",
-            enc(id)
+            "/{kind}/{}/logs?stdout=1&stderr=1&follow={}&timestamps={}&details={}",
+            enc(id),
+            o.follow,
+            o.timestamps,
+            o.details
         );
-        if let Some(t) = tail {
-            path.push_str(&format!("&tail={}", enc(t)));
+        for (k, v) in [("tail", &o.tail), ("since", &o.since)] {
+            if let Some(v) = v {
+                path.push_str(&format!("&{k}={}", enc(v)));
+            }
         }
         let resp = self.request(Method::GET, &path, &[], empty()).await?;
         Ok(ByteStream::new(resp.into_body()))
+    }
+
+    /// `GET /tasks/{id}`.
+    pub async fn task_inspect(&self, id: &str) -> Result<serde_json::Value> {
+        self.get_json(&format!("/tasks/{}", enc(id))).await
     }
 
     /// `GET /tasks` with optional `filters` JSON.
     pub async fn tasks(&self, filters: Option<&str>) -> Result<Vec<serde_json::Value>> {
         self.get_json(&with_filters("/tasks", filters)).await
     }
+}
+
+/// Options of [`Client::swarm_logs`].
+#[derive(Debug, Default, Clone)]
+pub struct SwarmLogsOptions {
+    /// The ID names a task, not a service.
+    pub task: bool,
+    /// Keep streaming.
+    pub follow: bool,
+    /// Prefix lines with their time.
+    pub timestamps: bool,
+    /// Prefix lines with the task's node, service and task IDs.
+    pub details: bool,
+    /// Lines from the end of each task's log (`all` or a number).
+    pub tail: Option<String>,
+    /// Only lines since this time (Unix seconds or RFC 3339).
+    pub since: Option<String>,
 }

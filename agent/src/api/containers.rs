@@ -4,7 +4,7 @@
 use super::stream::{ChannelWriter, body_reader};
 use super::{
     ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
-    parse_timestamp,
+    parse_timestamp, stream_content_type,
 };
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -467,16 +467,6 @@ fn to_system_time((secs, nanos): (i64, u32)) -> SystemTime {
         UNIX_EPOCH + Duration::new(secs as u64, nanos)
     } else {
         UNIX_EPOCH
-    }
-}
-
-/// The content type of an attach, exec or log stream: multiplexed from API 1.42 when the
-/// container has no TTY, raw otherwise.
-fn stream_content_type(v: ApiVersion, tty: bool) -> &'static str {
-    if !tty && v >= ApiVersion(1, 42) {
-        "application/vnd.docker.multiplexed-stream"
-    } else {
-        "application/vnd.docker.raw-stream"
     }
 }
 

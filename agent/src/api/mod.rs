@@ -434,6 +434,16 @@ pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
+/// The content type of an attach, exec or log stream: multiplexed from API 1.42 when the
+/// container has no TTY, raw otherwise.
+pub fn stream_content_type(v: ApiVersion, tty: bool) -> &'static str {
+    if !tty && v >= ApiVersion(1, 42) {
+        "application/vnd.docker.multiplexed-stream"
+    } else {
+        "application/vnd.docker.raw-stream"
+    }
+}
+
 /// A response body fed by a channel: handlers send chunks while it streams out.
 pub fn channel_body(capacity: usize) -> (tokio::sync::mpsc::Sender<Bytes>, Body) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(capacity);

@@ -1,15 +1,20 @@
 //! Docker's swarm API: `/swarm`, `/nodes`, `/services`, `/tasks`, served by managers; workers
 //! and nodes outside a swarm answer 503 with Docker's messages.
 
-use super::{ApiError, ApiResult, Filters, Params, json_body};
+use super::{
+    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
+    parse_timestamp, stream_content_type,
+};
 use crate::daemon::AppState;
 use crate::swarm::SwarmError;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use berth_orchestrator::swarm::dispatcher::logs::{LogOptions, LogSelector, LogStream};
 use berth_orchestrator::swarm::manager::{Manager, ManagerError};
 use bollard_stubs::models::{
     Node, NodeSpec, NodeSpecAvailabilityEnum, ServiceSpec, SwarmInitRequest, SwarmJoinRequest,
@@ -44,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/configs/create", post(secret_create))
         .route("/tasks", get(task_list))
         .route("/tasks/{id}", get(task_inspect))
+        .route("/tasks/{id}/logs", get(task_logs))
 }
 
 impl From<ManagerError> for ApiError {
@@ -338,13 +344,133 @@ async fn service_update(
     Ok(Json(json!({ "Warnings": null })))
 }
 
-async fn service_logs(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+/// `GET /services/{id}/logs`: the lines of every task of the service, collected from the
+/// nodes that run them (through the leader).
+async fn service_logs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+) -> ApiResult<Response> {
     let m = manager(&s).await?;
-    m.service(&id)?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "service logs are not collected from the nodes yet; use `docker logs` on the node that runs the task",
-    ))
+    let svc = m.service(&id)?;
+    let service_id = svc.service.id.clone().unwrap_or_default();
+    let tty = svc
+        .service
+        .spec
+        .as_ref()
+        .and_then(|sp| sp.task_template.as_ref()?.container_spec.as_ref()?.tty)
+        .unwrap_or(false);
+    let selector = LogSelector {
+        services: vec![service_id],
+        tasks: Vec::new(),
+    };
+    stream_logs(&m, selector, tty, v, &p).await
+}
+
+/// `GET /tasks/{id}/logs`: the lines of one task.
+async fn task_logs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    v: ApiVersion,
+    p: Params,
+) -> ApiResult<Response> {
+    let m = manager(&s).await?;
+    let task = m.task(&id)?;
+    let tty = task
+        .spec
+        .as_ref()
+        .and_then(|sp| sp.container_spec.as_ref()?.tty)
+        .unwrap_or(false);
+    let selector = LogSelector {
+        services: Vec::new(),
+        tasks: vec![task.id.unwrap_or_default()],
+    };
+    stream_logs(&m, selector, tty, v, &p).await
+}
+
+/// Subscribes and writes the lines as Docker does: `details` puts the task's node, service and
+/// task IDs before each line (the docker CLI asks for it to print `name@node |` prefixes),
+/// `timestamps` the time before that, framed per stream unless the task has a TTY.
+async fn stream_logs(
+    m: &Manager,
+    selector: LogSelector,
+    tty: bool,
+    v: ApiVersion,
+    p: &Params,
+) -> ApiResult<Response> {
+    let (stdout, stderr) = (p.bool("stdout"), p.bool("stderr"));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tail = match p.get("tail").unwrap_or("all") {
+        "all" | "" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as u64),
+            _ => None,
+        },
+    };
+    let since = match p.get("since") {
+        None | Some("") | Some("0") => None,
+        Some(t) => {
+            if parse_timestamp(t).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "invalid value for \"since\": {t}"
+                )));
+            }
+            Some(t.to_string())
+        }
+    };
+    let options = LogOptions {
+        follow: p.bool("follow"),
+        tail,
+        since,
+        stdout,
+        stderr,
+    };
+    let (details, timestamps) = (p.bool("details"), p.bool("timestamps"));
+    let mut rx = m.subscribe_logs(selector, options).await?;
+    let (tx, body) = channel_body(64);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let mut line = Vec::with_capacity(msg.time.len() + 160);
+            if timestamps && !msg.time.is_empty() {
+                line.extend_from_slice(msg.time.as_bytes());
+                line.push(b' ');
+            }
+            if details {
+                line.extend_from_slice(
+                    format!(
+                        "com.docker.swarm.node.id={},com.docker.swarm.service.id={},com.docker.swarm.task.id={} ",
+                        msg.node_id, msg.service_id, msg.task_id
+                    )
+                    .as_bytes(),
+                );
+            }
+            line.extend_from_slice(&msg.line());
+            let chunk = if tty {
+                Bytes::from(line)
+            } else {
+                let kind = match msg.stream {
+                    LogStream::Stderr => StdStream::Stderr,
+                    LogStream::Stdout => StdStream::Stdout,
+                };
+                frame(kind, &line)
+            };
+            if tx.send(chunk).await.is_err() {
+                // The client left; dropping `rx` ends the subscription on every node.
+                break;
+            }
+        }
+    });
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(stream_content_type(v, tty)),
+    );
+    Ok(r)
 }
 
 /// `GET /secrets`, `GET /configs`: the store keeps none yet, so the list is empty (which lets

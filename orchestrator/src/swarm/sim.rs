@@ -198,6 +198,7 @@ impl SimAgent {
                 known_version,
                 statuses: std::mem::take(&mut pending),
                 description: first.then(|| self.description.clone()),
+                ..Default::default()
             };
             let url = format!("https://{addr}{SESSION_PATH}");
             let outcome = tokio::select! {

@@ -107,6 +107,11 @@ impl Executor {
         }
     }
 
+    /// The engine this executor drives.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The node this executor runs tasks for.
     pub fn node_id(&self) -> &str {
         &self.node_id

@@ -104,6 +104,13 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
         shutdown.clone(),
     ));
 
+    let publisher = super::logs::Publisher {
+        engine: executor.client().clone(),
+        node_id: cfg.node_id.clone(),
+        http: cfg.http.clone(),
+        scheme: cfg.scheme.clone(),
+    };
+    let mut log_subs = super::logs::Subscriptions::default();
     let mut managers = cfg.managers.clone();
     let mut current = 0usize;
     let mut known_version = 0u64;
@@ -126,6 +133,7 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
             known_version,
             statuses: statuses.clone(),
             description: send_description.then(|| cfg.description.clone()),
+            log_subscriptions: log_subs.ids(),
         };
         let url = format!("{}://{addr}{SESSION_PATH}", cfg.scheme);
         let outcome = tokio::select! {
@@ -164,6 +172,7 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                         changed
                     });
                 }
+                log_subs.update(&resp.log_subscriptions, &publisher, &addr);
                 if resp.version != known_version || assign_tx.borrow().is_none() {
                     known_version = resp.version;
                     let _ = assign_tx.send(Some(Arc::new((resp.tasks, resp.networks))));
@@ -194,6 +203,7 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
             }
         }
     }
+    log_subs.clear();
     converger.abort();
     let _ = converger.await;
     if removed {

@@ -3,7 +3,7 @@
 
 pub(crate) mod cp;
 mod events;
-mod ops;
+pub(crate) mod ops;
 pub(crate) use ops::{align, timestamp};
 pub use ops::{confirm, indent4};
 mod opts;

@@ -1,5 +1,6 @@
 //! `berth service create|inspect|logs|ls|ps|rm|rollback|scale|update`.
 
+mod logs;
 mod opts;
 pub(crate) mod progress;
 
@@ -7,7 +8,7 @@ use super::tasks::{PsArgs, print_tasks};
 use super::util::{filters, s, short_id, strip_digest, version};
 use crate::engine::format::{Row, print_rows, render_value};
 use anyhow::{Context, Result, bail};
-use berth_client::{Client, Demuxer};
+use berth_client::Client;
 use bollard_stubs::models::{ServiceSpec, TaskSpec, TaskSpecContainerSpec};
 use clap::{Args, Subcommand};
 use opts::SpecFlags;
@@ -23,7 +24,7 @@ pub enum ServiceCommand {
     /// Display detailed information on one or more services.
     Inspect(InspectArgs),
     /// Fetch the logs of a service or task.
-    Logs(LogsArgs),
+    Logs(logs::LogsArgs),
     /// List services.
     #[command(alias = "list")]
     Ls(LsArgs),
@@ -147,25 +148,6 @@ pub struct InspectArgs {
     services: Vec<String>,
 }
 
-/// `service logs` flags.
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Follow log output.
-    #[arg(short, long)]
-    follow: bool,
-    /// Show timestamps.
-    #[arg(short, long)]
-    timestamps: bool,
-    /// Number of lines to show from the end of the logs.
-    #[arg(short = 'n', long, default_value = "all")]
-    tail: String,
-    /// Do not neatly format logs.
-    #[arg(long)]
-    raw: bool,
-    /// SERVICE
-    service: String,
-}
-
 /// `service ls` flags.
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -227,7 +209,7 @@ pub async fn run(c: &Client, cmd: ServiceCommand) -> Result<()> {
     match cmd {
         ServiceCommand::Create(a) => create(c, a).await,
         ServiceCommand::Inspect(a) => inspect(c, a).await,
-        ServiceCommand::Logs(a) => logs(c, a).await,
+        ServiceCommand::Logs(a) => logs::logs(c, a).await,
         ServiceCommand::Ls(a) => ls(c, &a, &[]).await,
         ServiceCommand::Ps(a) => {
             let mut extra = Vec::new();
@@ -630,32 +612,3 @@ async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-async fn logs(c: &Client, a: LogsArgs) -> Result<()> {
-    let svc = c.service_inspect(&a.service).await?;
-    let tail = (a.tail != "all").then_some(a.tail.as_str());
-    let mut stream = c
-        .service_logs(&s(&svc, "/ID"), a.follow, a.timestamps, tail)
-        .await?;
-    let tty = svc
-        .pointer("/Spec/TaskTemplate/ContainerSpec/TTY")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let mut demux = Demuxer::default();
-    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    while let Some(chunk) = stream.next().await? {
-        if tty {
-            out.write_all(&chunk)?;
-            continue;
-        }
-        for (kind, data) in demux.push(&chunk)? {
-            if kind == berth_client::StdStream::Stderr {
-                err.write_all(&data)?;
-            } else {
-                out.write_all(&data)?;
-            }
-        }
-        out.flush()?;
-    }
-    let _ = a.raw;
-    Ok(())
-}

@@ -35,6 +35,10 @@ pub struct SessionRequest {
     pub statuses: Vec<TaskStatusUpdate>,
     /// Hostname, platform, resources, engine; sent on the first request of a session.
     pub description: Option<NodeDescription>,
+    /// IDs of the log subscriptions this node serves or has served (see [`super::logs`]); the
+    /// manager answers at once when its list for the node differs.
+    #[serde(default)]
+    pub log_subscriptions: Vec<String>,
 }
 
 /// The manager's answer.
@@ -63,4 +67,8 @@ pub struct SessionResponse {
     /// be added until it is; a demoted one stops its manager once it is not.
     #[serde(default)]
     pub raft_member: bool,
+    /// The open log subscriptions that select a task of this node: the node streams their
+    /// lines to the manager, and stops when a subscription is no longer listed.
+    #[serde(default)]
+    pub log_subscriptions: Vec<super::logs::LogSubscription>,
 }

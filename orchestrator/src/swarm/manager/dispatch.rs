@@ -81,11 +81,20 @@ pub(super) async fn session(
         }
     }
     let mut applied = m.store().applied();
+    let mut log_generation = m.log_generation();
     let mut shutdown = m.shutdown_signal();
     let deadline = Instant::now() + HEARTBEAT_PERIOD;
+    let mut known_logs = req.log_subscriptions.clone();
+    known_logs.sort();
     loop {
         let mut resp = m.assignments_of(&req.node_id);
-        if resp.version != req.known_version || Instant::now() >= deadline {
+        resp.log_subscriptions = m.log_subscriptions_for(&req.node_id);
+        let logs_changed = !resp
+            .log_subscriptions
+            .iter()
+            .map(|s| &s.id)
+            .eq(known_logs.iter());
+        if resp.version != req.known_version || logs_changed || Instant::now() >= deadline {
             resp.managers = m.manager_addrs();
             resp.role = m.store().read(|s| {
                 let n = s.nodes.get(&req.node_id)?;
@@ -98,6 +107,7 @@ pub(super) async fn session(
         }
         tokio::select! {
             r = applied.changed() => if r.is_err() { tokio::time::sleep_until(deadline.into()).await },
+            _ = log_generation.changed() => {}
             _ = tokio::time::sleep_until(deadline.into()) => {}
             _ = stopped(&mut shutdown) => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "manager shutting down").into_response();
@@ -197,6 +207,7 @@ fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -
         removed: false,
         role: None,
         raft_member: false,
+        log_subscriptions: Vec::new(),
     }
 }
 

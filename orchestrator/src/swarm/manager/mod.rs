@@ -5,6 +5,7 @@ mod control;
 mod dispatch;
 pub mod join;
 pub mod listener;
+pub mod logs;
 pub mod ops;
 pub mod roles;
 
@@ -64,6 +65,9 @@ pub enum ManagerError {
     /// An object that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The cluster cannot serve this right now (no leader, the leader unreachable).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn outcome_message(o: &Outcome) -> String {
@@ -77,7 +81,9 @@ impl ManagerError {
     /// The HTTP status Docker answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ManagerError::NotInitialised | ManagerError::Raft(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ManagerError::NotInitialised | ManagerError::Raft(_) | ManagerError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ManagerError::InvalidToken | ManagerError::Invalid(_) => StatusCode::BAD_REQUEST,
             ManagerError::Refused(Outcome::NotFound(_)) | ManagerError::NotFound(_) => {
                 StatusCode::NOT_FOUND
@@ -140,6 +146,10 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
     local_addr: SocketAddr,
+    /// Mutual-TLS client for requests to other managers.
+    http: reqwest::Client,
+    /// Open log subscriptions (on the leader).
+    logs: logs::LogBroker,
 }
 
 /// RFC 3339 now, for the timestamps carried in commands.
@@ -158,7 +168,7 @@ impl Manager {
                 addr: cfg.advertise_addr.clone(),
                 node_id: cfg.node_id.clone(),
             },
-            client: http,
+            client: http.clone(),
             scheme: "https".into(),
         })
         .await?;
@@ -180,6 +190,8 @@ impl Manager {
                 shutdown: tx,
                 tasks: Mutex::default(),
                 local_addr,
+                http,
+                logs: logs::LogBroker::default(),
             }),
         };
         let router = manager.cluster_router();
@@ -284,8 +296,15 @@ impl Manager {
                 post(dispatch::session),
             )
             .route(roles::RENEW_PATH, post(roles::renew))
-            .route(roles::MEMBERS_PATH, post(roles::add_member));
-        let raft = self.inner.store.router();
+            .route(roles::MEMBERS_PATH, post(roles::add_member))
+            .route(
+                &format!("{}/{{id}}", crate::swarm::dispatcher::logs::PUBLISH_PATH),
+                post(logs::publish),
+            );
+        let raft = self.inner.store.router().route(
+            crate::swarm::dispatcher::logs::SUBSCRIBE_PATH,
+            post(logs::subscribe),
+        );
         let m = self.clone();
         let require_manager = axum::middleware::from_fn(move |req, next| {
             let m = m.clone();
