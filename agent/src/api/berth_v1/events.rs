@@ -241,7 +241,10 @@ impl Filter {
         }
         Ok(Filter {
             kinds,
-            service: p.get("service").filter(|v| !v.is_empty()).map(str::to_string),
+            service: p
+                .get("service")
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
             node: p.get("node").filter(|v| !v.is_empty()).map(str::to_string),
             state: None,
         })
@@ -287,8 +290,8 @@ impl Filter {
             }
             Object::Task(t) => {
                 // A removed task's service may be gone too: match its recorded name.
-                let by_name = self.service.is_some()
-                    && self.service.as_deref() == t.service_name.as_deref();
+                let by_name =
+                    self.service.is_some() && self.service.as_deref() == t.service_name.as_deref();
                 (by_name || self.service_is(t.service_id.as_deref(), snap))
                     && self.node_is(t.node_id.as_deref(), snap)
             }
@@ -318,7 +321,11 @@ async fn pump(m: Manager, filter: Filter, last: Option<u64>, tx: mpsc::Sender<Ev
     let mut shutdown = m.shutdown_signal();
     let mut prev = Snapshot::take(&m);
     // A first comment makes the response start now, so clients see the stream is up.
-    if tx.send(Event::default().comment("berth events")).await.is_err() {
+    if tx
+        .send(Event::default().comment("berth events"))
+        .await
+        .is_err()
+    {
         return;
     }
     if let Some(after) = last {

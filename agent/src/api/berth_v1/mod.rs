@@ -84,7 +84,9 @@ fn find<'a, T>(
     if let Some(v) = items.values().find(|v| name(v) == Some(key)) {
         return Ok(v);
     }
-    let mut by_prefix = items.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+    let mut by_prefix = items
+        .range(key.to_string()..)
+        .take_while(|(id, _)| id.starts_with(key));
     match (by_prefix.next(), by_prefix.next()) {
         (Some((_, v)), None) if !key.is_empty() => Ok(v),
         (Some(_), Some(_)) => Err(ApiError::bad_request(format!(
@@ -172,7 +174,10 @@ fn task_filter(p: &Params) -> ApiResult<events::Filter> {
         )));
     }
     Ok(events::Filter {
-        service: p.get("service").filter(|v| !v.is_empty()).map(str::to_string),
+        service: p
+            .get("service")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
         node: p.get("node").filter(|v| !v.is_empty()).map(str::to_string),
         state,
         ..Default::default()

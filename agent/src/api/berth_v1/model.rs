@@ -397,13 +397,13 @@ fn node_view(
     let is_leader = leader == Some(id);
     NodeView {
         id: id.to_string(),
-        hostname: desc
-            .and_then(|d| d.hostname.clone())
-            .unwrap_or_default(),
+        hostname: desc.and_then(|d| d.hostname.clone()).unwrap_or_default(),
         role: word(spec.and_then(|s| s.role.as_ref())),
         availability: word(spec.and_then(|s| s.availability.as_ref())),
         state: word(status.and_then(|s| s.state.as_ref())),
-        message: status.and_then(|s| s.message.clone()).filter(|m| !m.is_empty()),
+        message: status
+            .and_then(|s| s.message.clone())
+            .filter(|m| !m.is_empty()),
         addr: status.and_then(|s| s.addr.clone()),
         leader: is_leader,
         manager_reachability: reachable.map(|r| {
@@ -503,7 +503,9 @@ fn task_view(id: &str, t: &Task, service: Option<&str>) -> TaskView {
         node_id: t.node_id.clone().filter(|n| !n.is_empty()),
         desired_state: word(t.desired_state.as_ref()),
         state: word(observed(t).as_ref()),
-        message: status.and_then(|s| s.message.clone()).filter(|m| !m.is_empty()),
+        message: status
+            .and_then(|s| s.message.clone())
+            .filter(|m| !m.is_empty()),
         error: status.and_then(|s| s.err.clone()).filter(|e| !e.is_empty()),
         container_id: container
             .and_then(|c| c.container_id.clone())
