@@ -715,4 +715,17 @@ fn service_logs_come_from_every_node_through_any_manager() {
         "--tail 0 starts at the end: {text}"
     );
     drop(child);
+
+    // A worker that leaves removes its task containers (as Docker does); its task moves.
+    c.hosts[2].docker_ok(&["swarm", "leave"]);
+    let left = c.hosts[2].docker_ok(&["ps", "-aq", "--filter", "label=com.docker.swarm.task"]);
+    assert!(
+        left.trim().is_empty(),
+        "task containers left behind: {left}"
+    );
+    let per = Cluster::wait_for(30, "the worker's task on the managers", || {
+        let per = running_per_node(&c, 0, "talk");
+        (per.values().sum::<usize>() == 3 && !per.contains_key("h2")).then_some(per)
+    });
+    assert_eq!(per.len(), 2, "{per:?}");
 }

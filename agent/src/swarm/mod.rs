@@ -591,8 +591,19 @@ impl SwarmNode {
             // operator removes it with `node rm`, as with Docker.
             tracing::info!(manager = %addr, "leaving the swarm");
         }
+        let node_id = m.saved.node_id.clone();
         if let Some(m) = member.take() {
             stop_member(m).await;
+        }
+        // The engine API below may ask about the swarm state: not under this lock.
+        drop(member);
+        // As Docker does: a node that left runs no task containers and keeps no swarm
+        // networks (a manager would never tell it to stop them).
+        if let Some(socket) = self.0.socket.get().cloned() {
+            match berth_client::Client::new(berth_client::Host::Unix(socket), None) {
+                Ok(client) => worker::Executor::new(client, node_id).remove_all().await,
+                Err(e) => tracing::warn!(error = %e, "leaving: no engine client to remove tasks"),
+            }
         }
         self.set_header(None);
         let _ = std::fs::remove_dir_all(&self.0.dir);
