@@ -611,4 +611,3 @@ async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
     }
     Ok(())
 }
-
