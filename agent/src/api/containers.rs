@@ -3,8 +3,8 @@
 
 use super::stream::{ChannelWriter, body_reader};
 use super::{
-    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
-    parse_timestamp, stream_content_type,
+    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, json_body,
+    log_chunk, log_streams, log_tail, parse_timestamp, stream_content_type,
 };
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -476,19 +476,8 @@ async fn logs(
     v: ApiVersion,
     p: Params,
 ) -> ApiResult<Response> {
-    let (stdout, stderr) = (p.bool("stdout"), p.bool("stderr"));
-    if !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
-    }
-    let tail = match p.get("tail").unwrap_or("all") {
-        "all" | "" => None,
-        n => match n.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n as usize),
-            _ => None,
-        },
-    };
+    let (stdout, stderr) = log_streams(&p)?;
+    let tail = log_tail(&p);
     let time_param = |k: &str| -> ApiResult<Option<SystemTime>> {
         match p.get(k) {
             None | Some("") | Some("0") => Ok(None),
@@ -528,15 +517,11 @@ async fn logs(
                 line.push(b' ');
             }
             line.extend_from_slice(&e.line);
-            let chunk = if tty {
-                Bytes::from(line)
-            } else {
-                let s = match e.stream {
-                    LogStreamKind::Stderr => StdStream::Stderr,
-                    _ => StdStream::Stdout,
-                };
-                frame(s, &line)
+            let s = match e.stream {
+                LogStreamKind::Stderr => StdStream::Stderr,
+                _ => StdStream::Stdout,
             };
+            let chunk = log_chunk(tty, s, line);
             if tx.send(chunk).await.is_err() {
                 break;
             }

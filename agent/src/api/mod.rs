@@ -434,6 +434,37 @@ pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
+/// The `stdout` and `stderr` flags of a log request; Docker's 400 when neither is set.
+pub fn log_streams(p: &Params) -> ApiResult<(bool, bool)> {
+    let (stdout, stderr) = (p.bool("stdout"), p.bool("stderr"));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    Ok((stdout, stderr))
+}
+
+/// The `tail` of a log request: `None` for all lines (also for values Docker ignores).
+pub fn log_tail(p: &Params) -> Option<usize> {
+    match p.get("tail").unwrap_or("all") {
+        "all" | "" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n as usize),
+            _ => None,
+        },
+    }
+}
+
+/// A log line as sent: as is on a TTY's single stream, else framed for its stream.
+pub fn log_chunk(tty: bool, stream: StdStream, line: Vec<u8>) -> Bytes {
+    if tty {
+        Bytes::from(line)
+    } else {
+        frame(stream, &line)
+    }
+}
+
 /// The content type of an attach, exec or log stream: multiplexed from API 1.42 when the
 /// container has no TTY, raw otherwise.
 pub fn stream_content_type(v: ApiVersion, tty: bool) -> &'static str {

@@ -2,8 +2,8 @@
 //! and nodes outside a swarm answer 503 with Docker's messages.
 
 use super::{
-    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, frame, json_body,
-    parse_timestamp, stream_content_type,
+    ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, json_body,
+    log_chunk, log_streams, log_tail, parse_timestamp, stream_content_type,
 };
 use crate::daemon::AppState;
 use crate::swarm::SwarmError;
@@ -399,19 +399,8 @@ async fn stream_logs(
     v: ApiVersion,
     p: &Params,
 ) -> ApiResult<Response> {
-    let (stdout, stderr) = (p.bool("stdout"), p.bool("stderr"));
-    if !stdout && !stderr {
-        return Err(ApiError::bad_request(
-            "Bad parameters: you must choose at least one stream",
-        ));
-    }
-    let tail = match p.get("tail").unwrap_or("all") {
-        "all" | "" => None,
-        n => match n.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n as u64),
-            _ => None,
-        },
-    };
+    let (stdout, stderr) = log_streams(p)?;
+    let tail = log_tail(p).map(|n| n as u64);
     let since = match p.get("since") {
         None | Some("") | Some("0") => None,
         Some(t) => {
@@ -450,15 +439,11 @@ async fn stream_logs(
                 );
             }
             line.extend_from_slice(&msg.line());
-            let chunk = if tty {
-                Bytes::from(line)
-            } else {
-                let kind = match msg.stream {
-                    LogStream::Stderr => StdStream::Stderr,
-                    LogStream::Stdout => StdStream::Stdout,
-                };
-                frame(kind, &line)
+            let kind = match msg.stream {
+                LogStream::Stderr => StdStream::Stderr,
+                LogStream::Stdout => StdStream::Stdout,
             };
+            let chunk = log_chunk(tty, kind, line);
             if tx.send(chunk).await.is_err() {
                 // The client left; dropping `rx` ends the subscription on every node.
                 break;
