@@ -4,7 +4,7 @@
 use super::stream::{ChannelWriter, body_reader};
 use super::{
     ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, json_body,
-    log_chunk, log_streams, log_tail, parse_timestamp, stream_content_type,
+    log_chunk, log_response, log_streams, log_tail, parse_timestamp, stream_content_type,
 };
 use crate::daemon::{AppState, Daemon};
 use axum::Json;
@@ -527,12 +527,7 @@ async fn logs(
             }
         }
     });
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(stream_content_type(v, tty)),
-    );
-    Ok(r)
+    Ok(log_response(body, v, tty))
 }
 
 async fn resize(

@@ -475,6 +475,16 @@ pub fn stream_content_type(v: ApiVersion, tty: bool) -> &'static str {
     }
 }
 
+/// A log stream's response: `body` with the content type [`stream_content_type`] names.
+pub fn log_response(body: Body, v: ApiVersion, tty: bool) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(stream_content_type(v, tty)),
+    );
+    r
+}
+
 /// A response body fed by a channel: handlers send chunks while it streams out.
 pub fn channel_body(capacity: usize) -> (tokio::sync::mpsc::Sender<Bytes>, Body) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(capacity);

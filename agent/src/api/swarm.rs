@@ -3,7 +3,7 @@
 
 use super::{
     ApiError, ApiResult, ApiVersion, Filters, Params, StdStream, channel_body, json_body,
-    log_chunk, log_streams, log_tail, parse_timestamp, stream_content_type,
+    log_chunk, log_response, log_streams, log_tail, parse_timestamp,
 };
 use crate::daemon::AppState;
 use crate::swarm::SwarmError;
@@ -11,8 +11,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use berth_orchestrator::swarm::dispatcher::logs::{LogOptions, LogSelector, LogStream};
 use berth_orchestrator::swarm::manager::{Manager, ManagerError};
@@ -450,12 +450,7 @@ async fn stream_logs(
             }
         }
     });
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(stream_content_type(v, tty)),
-    );
-    Ok(r)
+    Ok(log_response(body, v, tty))
 }
 
 /// `GET /secrets`, `GET /configs`: the store keeps none yet, so the list is empty (which lets

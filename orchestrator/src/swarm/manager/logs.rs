@@ -142,7 +142,7 @@ impl Manager {
             HashMap::new()
         } else {
             self.store()
-                .read(|s| nodes_with_tasks(s, &selector, true))
+                .read(|s| ready_nodes_with_tasks(s, &selector))
                 .into_iter()
                 .map(|n| (n, false))
                 .collect()
@@ -236,8 +236,16 @@ impl Manager {
             .iter()
             .filter(|sub| {
                 if sub.info.options.follow {
-                    self.store()
-                        .read(|s| nodes_with_tasks(s, &sub.info.selector, false).contains(node_id))
+                    // Sessions run this on every commit: stop at the first selected task.
+                    self.store().read(|s| {
+                        s.tasks.values().any(|t| {
+                            t.node_id.as_deref() == Some(node_id)
+                                && sub
+                                    .info
+                                    .selector
+                                    .matches(t.service_id.as_deref(), t.id.as_deref())
+                        })
+                    })
                 } else {
                     sub.pending
                         .lock()
@@ -257,18 +265,17 @@ impl Manager {
     }
 }
 
-/// The nodes holding a selected task (only Ready ones when `ready_only`).
-fn nodes_with_tasks(s: &ClusterState, sel: &LogSelector, ready_only: bool) -> BTreeSet<String> {
+/// The Ready nodes holding a selected task.
+fn ready_nodes_with_tasks(s: &ClusterState, sel: &LogSelector) -> BTreeSet<String> {
     s.tasks
         .values()
         .filter(|t| sel.matches(t.service_id.as_deref(), t.id.as_deref()))
         .filter_map(|t| t.node_id.clone())
         .filter(|n| {
-            !ready_only
-                || s.nodes
-                    .get(n)
-                    .and_then(|n| n.status.as_ref()?.state)
-                    .is_some_and(|st| st == NodeState::READY)
+            s.nodes
+                .get(n)
+                .and_then(|n| n.status.as_ref()?.state)
+                .is_some_and(|st| st == NodeState::READY)
         })
         .collect()
 }
