@@ -90,8 +90,7 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
             Format::Yaml => output::to_yaml(&node)?,
             Format::Json => output::go_html_escape(&serde_json::to_string_pretty(&node)?),
         };
-        std::mem::forget(loaded);
-        return emit(args, out);
+        return emit_and_drop(args, out, loaded);
     }
     let mut loaded = load(global, sw, &args.service_names)?;
     // Their content is in `environment` and `labels` now; compose prints neither list.
@@ -147,15 +146,21 @@ pub fn run(global: &ComposeArgs, args: &ConfigArgs) -> anyhow::Result<()> {
             Format::Yaml => output::to_yaml(project)?,
             Format::Json => output::to_json(project)?,
         };
-        {
+        if out.contains('$') {
             // A literal `$` left after interpolation must read back as itself.
             out = out.replace('$', "$$");
         }
     }
-    // Freeing hundreds of thousands of small allocations costs more than the rest of a large
-    // `config` run; the process exits right after this.
-    std::mem::forget(loaded);
-    emit(args, out)
+    emit_and_drop(args, out, loaded)
+}
+
+/// [`emit`] while another thread frees the model: a large project is hundreds of thousands of
+/// small allocations, and freeing them overlaps with writing the output.
+fn emit_and_drop<T: Send>(args: &ConfigArgs, out: String, loaded: T) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        scope.spawn(move || drop(loaded));
+        emit(args, out)
+    })
 }
 
 /// Print (or with `-o`, save) the output; `-q` prints nothing.

@@ -144,7 +144,7 @@ pub fn load_project(opts: &LoadOptions) -> Result<LoadedProject> {
     project.compose_files = loaded.files;
     if !loaded.disabled_services.is_empty() {
         let loc = Location::synthetic();
-        let mut top = Mapping::new();
+        let mut top = Mapping::default();
         top.insert(
             Key::new("services", loc.clone()),
             Node::new(Value::Map(loaded.disabled_services), loc.clone()),

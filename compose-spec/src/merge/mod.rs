@@ -227,12 +227,12 @@ fn merge_build(base: Node, over: Node, path: &mut TreePath) -> Result<Node> {
         match n.value {
             Value::Map(m) => m,
             Value::Scalar(_) => {
-                let mut m = Mapping::new();
+                let mut m = Mapping::default();
                 let k = Key::new("context", n.loc.clone());
                 m.insert(k, n);
                 m
             }
-            _ => Mapping::new(),
+            _ => Mapping::default(),
         }
     };
     if over.tag == Tag::Reset {
@@ -329,13 +329,13 @@ fn into_mapping(node: Node, depends_on: bool) -> Mapping {
     match node.value {
         Value::Map(m) => m,
         Value::Seq(items) => {
-            let mut out = Mapping::with_capacity(items.len());
+            let mut out = Mapping::with_capacity_and_hasher(items.len(), Default::default());
             for item in items {
                 let Some(name) = scalar_text(&item) else {
                     continue;
                 };
                 let value = if depends_on {
-                    let mut d = Mapping::new();
+                    let mut d = Mapping::default();
                     d.insert(
                         Key::new("condition", item.loc.clone()),
                         Node::string("service_started", item.loc.clone()),
@@ -352,7 +352,7 @@ fn into_mapping(node: Node, depends_on: bool) -> Mapping {
             }
             out
         }
-        _ => Mapping::new(),
+        _ => Mapping::default(),
     }
 }
 

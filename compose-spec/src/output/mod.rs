@@ -164,6 +164,39 @@ pub(crate) fn go_yaml_float(f: f64) -> String {
 
 /// How go-yaml v3 would write a string scalar.
 pub(crate) fn write_scalar_str(s: &str, indent: usize, out: &mut String, is_key: bool) {
+    // Nearly every string is printable ASCII on one line: one byte scan settles `printable` and
+    // the line-break check that the general path below makes char by char.
+    let simple = s.bytes().all(|c| (b' '..=b'~').contains(&c));
+    if simple || !s.contains('\n') || is_key || !printable(s) {
+        if !simple && !printable(s) {
+            write_double_quoted(s, out);
+            return;
+        }
+        if resolves_to_non_string(s) {
+            write_double_quoted(s, out);
+        } else if plain_allowed(s) {
+            out.push_str(s);
+        } else {
+            write_single_quoted(s, out);
+        }
+        return;
+    }
+    write_literal(s, indent, out);
+}
+
+fn write_single_quoted(s: &str, out: &mut String) {
+    out.push('\'');
+    for (i, part) in s.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
+}
+
+#[cfg(test)]
+fn write_scalar_str_reference(s: &str, indent: usize, out: &mut String, is_key: bool) {
     if s.contains('\n') && !is_key && printable(s) {
         write_literal(s, indent, out);
         return;
@@ -414,6 +447,77 @@ impl Serialize for SortedNode<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn scalar_fast_path_matches_the_general_rules() {
+        let cases = [
+            "",
+            "~",
+            "null",
+            "yes",
+            "No",
+            "0440",
+            "1_000",
+            "1:20",
+            "-1.5e3",
+            ".5",
+            "+.inf",
+            "busybox:1",
+            "a: b",
+            "a:b",
+            "#x",
+            "x #y",
+            "x#y",
+            "- x",
+            "-x",
+            "it's",
+            "'q'",
+            "\"dq\"",
+            " lead",
+            "trail ",
+            "---x",
+            "...",
+            "tab\there",
+            "two\nlines",
+            "two\nlines\n",
+            "\nlead",
+            " \nx",
+            "caf\u{e9}",
+            "\u{85}",
+            "\u{feff}x",
+            "del\u{7f}",
+            "ctl\u{1}",
+            "{a}",
+            "[a]",
+            "&a",
+            "*a",
+            "!t",
+            "|",
+            ">",
+            "%",
+            "@",
+            "`",
+            "?",
+            "? x",
+            ":",
+            ": x",
+            "$$VAR",
+            "${X:-y}",
+            "1.2.3",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "8080:80",
+        ];
+        for s in cases {
+            for is_key in [false, true] {
+                let (mut a, mut b) = (String::new(), String::new());
+                write_scalar_str(s, 4, &mut a, is_key);
+                write_scalar_str_reference(s, 4, &mut b, is_key);
+                assert_eq!(a, b, "{s:?} key={is_key}");
+            }
+        }
+    }
 
     #[test]
     fn yaml_matches_go_yaml_style() {

@@ -94,7 +94,7 @@ fn string_or_list(node: &mut Node) {
 fn slice_to_map(node: &mut Node) {
     if let Value::Seq(items) = &mut node.value {
         let items = std::mem::take(items);
-        let mut m = Mapping::with_capacity(items.len());
+        let mut m = Mapping::with_capacity_and_hasher(items.len(), Default::default());
         for item in items {
             let name = go_text(&item);
             let loc = item.loc.clone();
@@ -129,7 +129,7 @@ fn transform_service(service: &mut Node, path: &str, lenient: bool) -> Result<()
             "gpus" => {
                 if matches!(v.value, Value::Scalar(_)) {
                     let loc = v.loc.clone();
-                    let mut m = Mapping::new();
+                    let mut m = Mapping::default();
                     m.insert(key("count", &loc), string("all", &loc));
                     *v = Node::new(Value::Seq(vec![Node::new(Value::Map(m), loc.clone())]), loc);
                 }
@@ -224,7 +224,7 @@ fn key_value(v: &mut Node, path: &str, lenient: bool) -> Result<()> {
     let Value::Seq(items) = &v.value else {
         return Ok(());
     };
-    let mut m = Mapping::with_capacity(items.len());
+    let mut m = Mapping::with_capacity_and_hasher(items.len(), Default::default());
     for item in items {
         let text = go_text(item);
         let Some((a, b)) = text.split_once('=') else {
@@ -247,7 +247,7 @@ fn ssh(v: &mut Node, path: &str) -> Result<()> {
     let Value::Seq(items) = &v.value else {
         return Ok(());
     };
-    let mut m = Mapping::with_capacity(items.len());
+    let mut m = Mapping::with_capacity_and_hasher(items.len(), Default::default());
     for item in items {
         let Some(s) = item.as_str() else {
             return Err(invalid(&item.loc, path, "invalid ssh key type"));
@@ -288,10 +288,10 @@ fn depends_on(v: &mut Node, path: &str) -> Result<()> {
         }
         Value::Seq(items) => {
             let items = std::mem::take(items);
-            let mut m = Mapping::with_capacity(items.len());
+            let mut m = Mapping::with_capacity_and_hasher(items.len(), Default::default());
             for item in items {
                 let loc = item.loc.clone();
-                let mut d = Mapping::with_capacity(2);
+                let mut d = Mapping::with_capacity_and_hasher(2, Default::default());
                 d.insert(key("condition", &loc), string("service_started", &loc));
                 d.insert(key("required", &loc), plain("true", &loc));
                 m.insert(
@@ -355,7 +355,7 @@ fn volume_mount(item: &mut Node, path: &dyn Fn() -> String, i: usize, lenient: b
         Err(e) => return Err(invalid(&item.loc, &format!("{}[{i}]", path()), e)),
     };
     let loc = item.loc.clone();
-    let mut m = Mapping::with_capacity(6);
+    let mut m = Mapping::with_capacity_and_hasher(6, Default::default());
     m.insert(key("type", &loc), string(parsed.kind, &loc));
     if !parsed.source.is_empty() {
         m.insert(key("source", &loc), string(parsed.source, &loc));
@@ -370,7 +370,7 @@ fn volume_mount(item: &mut Node, path: &dyn Fn() -> String, i: usize, lenient: b
         m.insert(key("read_only", &loc), plain("true", &loc));
     }
     if parsed.kind == "bind" {
-        let mut b = Mapping::with_capacity(3);
+        let mut b = Mapping::with_capacity_and_hasher(3, Default::default());
         if let Some(s) = parsed.selinux {
             b.insert(key("selinux", &loc), string(s, &loc));
         }
@@ -380,13 +380,13 @@ fn volume_mount(item: &mut Node, path: &dyn Fn() -> String, i: usize, lenient: b
         b.insert(key("create_host_path", &loc), plain("true", &loc));
         m.insert(key("bind", &loc), Node::new(Value::Map(b), loc.clone()));
     } else if !parsed.no_volume_section {
-        let mut vm = Mapping::new();
+        let mut vm = Mapping::default();
         if parsed.nocopy {
             vm.insert(key("nocopy", &loc), plain("true", &loc));
         }
         m.insert(key("volume", &loc), Node::new(Value::Map(vm), loc.clone()));
     } else if parsed.nocopy {
-        let mut vm = Mapping::new();
+        let mut vm = Mapping::default();
         vm.insert(key("nocopy", &loc), plain("true", &loc));
         m.insert(key("volume", &loc), Node::new(Value::Map(vm), loc.clone()));
     }
@@ -450,7 +450,7 @@ fn device_mapping(
         dst = src;
     }
     let loc = item.loc.clone();
-    let mut m = Mapping::with_capacity(3);
+    let mut m = Mapping::with_capacity_and_hasher(3, Default::default());
     m.insert(key("source", &loc), string(src, &loc));
     m.insert(key("target", &loc), string(dst, &loc));
     m.insert(key("permissions", &loc), string(perms, &loc));
@@ -495,7 +495,7 @@ fn transform_ports(v: &mut Node, path: &str, lenient: bool) -> Result<()> {
                 };
                 let loc = &item.loc;
                 for p in parsed {
-                    let mut m = Mapping::with_capacity(5);
+                    let mut m = Mapping::with_capacity_and_hasher(5, Default::default());
                     m.insert(key("mode", loc), string("ingress", loc));
                     if !p.host_ip.is_empty() {
                         m.insert(key("host_ip", loc), string(p.host_ip, loc));

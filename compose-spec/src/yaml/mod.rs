@@ -4,5 +4,8 @@
 mod node;
 mod parse;
 
-pub use node::{Key, Location, Mapping, Node, Resolved, Scalar, ScalarStyle, Tag, Value};
+pub use node::{
+    Key, KeyHashState, KeyHasher, Location, Mapping, Node, Resolved, Scalar, ScalarStyle, Tag,
+    Value,
+};
 pub use parse::{ParseError, ParseLimits, parse_documents};

@@ -241,7 +241,76 @@ impl Borrow<str> for Key {
 }
 
 /// A YAML mapping with string keys, in source order.
-pub type Mapping = IndexMap<Key, Node>;
+pub type Mapping = IndexMap<Key, Node, KeyHashState>;
+
+/// Builds [`KeyHasher`]s with a seed chosen once per process.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHashState {
+    seed: u64,
+}
+
+impl Default for KeyHashState {
+    fn default() -> Self {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(0x6265_7274_68u64)
+        });
+        KeyHashState { seed }
+    }
+}
+
+impl std::hash::BuildHasher for KeyHashState {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
+
+/// A multiply-rotate hash for mapping keys: SipHash cost a tenth of a large load, and the keys
+/// are short strings from local files; the per-process seed keeps collisions unpredictable.
+#[derive(Clone, Debug)]
+pub struct KeyHasher(u64);
+
+const KEY_HASH_K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(KEY_HASH_K).rotate_left(26);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the high bits down: hashbrown picks buckets by the low bits.
+        let h = self.0.wrapping_mul(KEY_HASH_K);
+        h ^ (h >> 29)
+    }
+}
 
 /// A node's value.
 #[derive(Clone, Debug, PartialEq)]
@@ -291,7 +360,7 @@ impl Node {
 
     /// An empty mapping node.
     pub fn map(loc: Location) -> Self {
-        Node::new(Value::Map(Mapping::new()), loc)
+        Node::new(Value::Map(Mapping::default()), loc)
     }
 
     /// The mapping, if this node is one.

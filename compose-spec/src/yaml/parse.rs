@@ -116,25 +116,55 @@ pub fn parse_documents(
         docs: Vec::new(),
         root: None,
     };
-    let parser = Parser::new_from_str(text);
-    for event in parser {
-        match event {
-            Ok((ev, span)) => b.event(ev, span)?,
-            Err(e) => {
-                let m = e.marker();
-                return Err(ParseError::Syntax {
-                    loc: Location {
-                        file: file.clone(),
-                        line: m.line() as u32,
-                        column: m.col() as u32 + 1,
-                    },
-                    message: e.info().to_string(),
-                });
-            }
+    if text.len() < PIPELINE_MIN_BYTES {
+        for event in Parser::new_from_str(text) {
+            b.feed(event)?;
         }
+        return Ok(b.docs);
     }
-    Ok(b.docs)
+    // Scanning and building cost about the same on large files: scan on a second thread and
+    // hand events over in batches, so the two overlap.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ParserItem<'_>>>(PIPELINE_DEPTH);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+            for event in Parser::new_from_str(text) {
+                let stop = event.is_err();
+                batch.push(event);
+                if batch.len() == PIPELINE_BATCH || stop {
+                    // A closed channel means the builder gave up on an error: stop scanning.
+                    if tx.send(std::mem::take(&mut batch)).is_err() || stop {
+                        return;
+                    }
+                    batch.reserve(PIPELINE_BATCH);
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        });
+        // `rx` moves into this closure and is dropped when it returns, even on an error, so the
+        // scanning thread never blocks on a full channel.
+        let build = move || -> Result<Vec<Node>, ParseError> {
+            for batch in rx {
+                for event in batch {
+                    b.feed(event)?;
+                }
+            }
+            Ok(b.docs)
+        };
+        build()
+    })
 }
+
+/// Files smaller than this are parsed on the calling thread alone.
+const PIPELINE_MIN_BYTES: usize = 64 * 1024;
+/// Events per batch handed from the scanning thread to the builder.
+const PIPELINE_BATCH: usize = 2048;
+/// Batches in flight.
+const PIPELINE_DEPTH: usize = 8;
+
+type ParserItem<'a> = Result<(Event<'a>, Span), saphyr_parser::ScanError>;
 
 /// One path segment of the node being built, for error messages.
 enum Seg {
@@ -180,6 +210,23 @@ impl Builder {
             file: self.file.clone(),
             line: span.start.line() as u32,
             column: span.start.col() as u32 + 1,
+        }
+    }
+
+    fn feed(&mut self, item: ParserItem<'_>) -> Result<(), ParseError> {
+        match item {
+            Ok((ev, span)) => self.event(ev, span),
+            Err(e) => {
+                let m = e.marker();
+                Err(ParseError::Syntax {
+                    loc: Location {
+                        file: self.file.clone(),
+                        line: m.line() as u32,
+                        column: m.col() as u32 + 1,
+                    },
+                    message: e.info().to_string(),
+                })
+            }
         }
     }
 
@@ -250,7 +297,7 @@ impl Builder {
                 let seg = self.next_seg();
                 self.stack.push(Frame::Map {
                     node,
-                    map: Mapping::new(),
+                    map: Mapping::default(),
                     key: None,
                     merges: Vec::new(),
                     anchor,
