@@ -170,6 +170,24 @@ impl StateStore {
         Ok(out)
     }
 
+    /// Like [`Self::write`], without waiting for the disk: the commit is visible at once and
+    /// reaches the disk with the next durable one. For writes that a crash may lose because
+    /// recovery redoes them (completions, never intents that recovery reads).
+    pub fn write_lazy<T>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error>,
+    ) -> Result<T, StateError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.err("begin write")(e.into()))?;
+        // Refused only in multi-process modes; a durable commit is then still correct.
+        let _ = txn.set_durability(redb::Durability::None);
+        let out = f(&txn).map_err(self.err("write"))?;
+        txn.commit().map_err(|e| self.err("commit")(e.into()))?;
+        Ok(out)
+    }
+
     /// Runs `f` in one read transaction.
     pub fn read<T>(
         &self,

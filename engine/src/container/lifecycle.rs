@@ -393,7 +393,9 @@ impl ContainerService {
         let _ = tokio::task::spawn_blocking(move || svc.cleanup_runtime(&idc)).await;
         let lost = exit.pid == 0 && exit.exit_code == 255 && exit.started_at.is_empty();
         let started = Instant::now();
-        let Ok((decision, rec)) = self.modify(id, |r| {
+        // Lazy: a crash that loses this leaves the record running with its shim gone, and
+        // recovery runs this again (restart decision included).
+        let Ok((decision, rec)) = self.modify_lazy(id, |r| {
             let ran_for = berth_shim::time::parse(&r.state.started_at)
                 .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
                 .unwrap_or_default();
@@ -750,7 +752,8 @@ impl ContainerService {
         })
         .await
         .map_err(task_err)?;
-        record::remove(&self.inner.state, &id)?;
+        // Lazy: the durable "removing" above is what recovery finishes after a crash.
+        record::remove_lazy(&self.inner.state, &id)?;
         if let Err(e) = self.inner.volumes.detach_container(&id, volumes) {
             tracing::warn!(container = %id, error = %e, "releasing volumes");
         }
@@ -1013,6 +1016,21 @@ impl ContainerService {
                 let _ = std::fs::remove_dir_all(self.dir(&r.id));
                 let _ = std::fs::remove_dir_all(self.run_dir(&r.id));
                 record::remove(&self.inner.state, &r.id)?;
+                continue;
+            }
+            if r.state.status == "removing" {
+                // A removal cut short (its last write is lazy): finish it.
+                let t = self.rootfs(&r.id);
+                if is_mounted(&t) {
+                    let _ = crate::image::snapshot::unmount_rootfs(&t);
+                }
+                self.inner.networks.teardown_sandbox(&r.id);
+                let _ = std::fs::remove_dir_all(self.dir(&r.id));
+                let _ = std::fs::remove_dir_all(self.run_dir(&r.id));
+                record::remove(&self.inner.state, &r.id)?;
+                if let Err(e) = self.inner.volumes.detach_container(&r.id, false) {
+                    tracing::warn!(container = %r.id, error = %e, "releasing volumes");
+                }
                 continue;
             }
             let live = self.live(&r.id);

@@ -409,17 +409,45 @@ impl ContainerService {
             .ok_or_else(|| ContainerError::NotFound(id.to_string()).into())
     }
 
-    /// Read-modify-write of a record under the record lock.
+    /// Read-modify-write of a record under the record lock; no write when `f` changes
+    /// nothing (each commit costs an fsync).
     fn modify<T>(
         &self,
         id: &str,
         f: impl FnOnce(&mut ContainerRecord) -> T,
     ) -> Result<(T, ContainerRecord)> {
+        self.modify_with(id, f, false)
+    }
+
+    /// [`Self::modify`] without waiting for the disk: for states recovery redoes when a crash
+    /// loses them (an exit: the record still says running, and recovery finds the shim gone).
+    fn modify_lazy<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> T,
+    ) -> Result<(T, ContainerRecord)> {
+        self.modify_with(id, f, true)
+    }
+
+    fn modify_with<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> T,
+        lazy: bool,
+    ) -> Result<(T, ContainerRecord)> {
         let _g = lock(&self.inner.rec_lock);
         let mut rec = record::get(&self.inner.state, id)?
             .ok_or_else(|| Error::from(ContainerError::NotFound(id.to_string())))?;
+        let before = serde_json::to_vec(&rec).ok();
         let out = f(&mut rec);
-        record::put(&self.inner.state, &rec)?;
+        if before.is_some() && before == serde_json::to_vec(&rec).ok() {
+            return Ok((out, rec));
+        }
+        if lazy {
+            record::put_lazy(&self.inner.state, &rec)?;
+        } else {
+            record::put(&self.inner.state, &rec)?;
+        }
         Ok((out, rec))
     }
 

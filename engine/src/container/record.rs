@@ -138,11 +138,16 @@ pub fn insert(state: &StateStore, rec: &ContainerRecord) -> Result<()> {
 /// Overwrites an existing record (its name must not change; see [`rename`]).
 pub fn put(state: &StateStore, rec: &ContainerRecord) -> Result<()> {
     let json = encode(rec)?;
-    state.write(|txn| {
-        txn.open_table(CONTAINERS)?
-            .insert(rec.id.as_str(), json.as_slice())?;
-        Ok(())
-    })?;
+    state.write(|txn| put_in(txn, &rec.id, &json))?;
+    Ok(())
+}
+
+fn put_in(
+    txn: &redb::WriteTransaction,
+    id: &str,
+    json: &[u8],
+) -> std::result::Result<(), redb::Error> {
+    txn.open_table(CONTAINERS)?.insert(id, json)?;
     Ok(())
 }
 
@@ -169,9 +174,29 @@ pub fn id_by_name(state: &StateStore, name: &str) -> Result<Option<String>> {
     })?)
 }
 
+/// Overwrites an existing record without waiting for the disk (see
+/// [`StateStore::write_lazy`]): for states recovery redoes when a crash loses them.
+pub fn put_lazy(state: &StateStore, rec: &ContainerRecord) -> Result<()> {
+    let json = encode(rec)?;
+    state.write_lazy(|txn| put_in(txn, &rec.id, &json))?;
+    Ok(())
+}
+
 /// Removes a record and its name.
 pub fn remove(state: &StateStore, id: &str) -> Result<()> {
-    state.write(|txn| {
+    state.write(|txn| remove_in(txn, id))?;
+    Ok(())
+}
+
+/// Removes a record and its name without waiting for the disk: only after a durable
+/// "removing" state, which recovery completes.
+pub fn remove_lazy(state: &StateStore, id: &str) -> Result<()> {
+    state.write_lazy(|txn| remove_in(txn, id))?;
+    Ok(())
+}
+
+fn remove_in(txn: &redb::WriteTransaction, id: &str) -> std::result::Result<(), redb::Error> {
+    {
         let mut t = txn.open_table(CONTAINERS)?;
         let old = t.remove(id)?.map(|v| v.value().to_vec());
         let mut names = txn.open_table(CONTAINER_NAMES)?;
@@ -191,8 +216,7 @@ pub fn remove(state: &StateStore, id: &str) -> Result<()> {
         for n in stale {
             names.remove(n.as_str())?;
         }
-        Ok(())
-    })?;
+    }
     Ok(())
 }
 

@@ -72,7 +72,34 @@ async fn read_line(s: &mut UnixStream) -> Result<Response, ContainerError> {
     protocol::parse_line(&line).map_err(|e| ContainerError::Shim(e.to_string()))
 }
 
-async fn request(sock: &Path, req: &Request) -> Result<(UnixStream, Response), ContainerError> {
+/// The answer line of a plain call, read in chunks (nothing follows it on the stream).
+async fn read_answer(s: &mut UnixStream) -> Result<Response, ContainerError> {
+    let mut line = Vec::with_capacity(256);
+    let mut buf = [0u8; 4096];
+    while !line.contains(&b'\n') {
+        let n = s
+            .read(&mut buf)
+            .await
+            .map_err(|e| ContainerError::Shim(format!("read answer: {e}")))?;
+        if n == 0 {
+            return Err(ContainerError::Shim("read answer: early eof".into()));
+        }
+        line.extend_from_slice(&buf[..n]);
+        if line.len() > protocol::MAX_LINE + 1 {
+            return Err(ContainerError::Shim("answer too long".into()));
+        }
+    }
+    let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
+    protocol::parse_line(&line[..end]).map_err(|e| ContainerError::Shim(e.to_string()))
+}
+
+/// Sends `req` and reads the answer line. The stream goes on after it only for attach, so a
+/// plain call reads the answer in one go rather than a byte at a time.
+async fn request(
+    sock: &Path,
+    req: &Request,
+    stream_follows: bool,
+) -> Result<(UnixStream, Response), ContainerError> {
     let mut s = UnixStream::connect(sock)
         .await
         .map_err(|e| ContainerError::Shim(format!("connect {}: {e}", sock.display())))?;
@@ -81,7 +108,11 @@ async fn request(sock: &Path, req: &Request) -> Result<(UnixStream, Response), C
     s.write_all(&data)
         .await
         .map_err(|e| ContainerError::Shim(format!("send request: {e}")))?;
-    let r = read_line(&mut s).await?;
+    let r = if stream_follows {
+        read_line(&mut s).await?
+    } else {
+        read_answer(&mut s).await?
+    };
     if !r.ok {
         return Err(ContainerError::Shim(
             r.error.unwrap_or_else(|| "request failed".into()),
@@ -92,7 +123,7 @@ async fn request(sock: &Path, req: &Request) -> Result<(UnixStream, Response), C
 
 /// One request, one answer.
 pub async fn call(sock: &Path, req: &Request) -> Result<Response, ContainerError> {
-    request(sock, req).await.map(|(_, r)| r)
+    request(sock, req, false).await.map(|(_, r)| r)
 }
 
 /// Opens an attach stream.
@@ -111,6 +142,7 @@ pub async fn attach(
             stderr,
             detach_keys: detach_keys.to_vec(),
         },
+        true,
     )
     .await
     .map(|(s, _)| s)

@@ -34,8 +34,10 @@ pub fn create(path: &Path) -> io::Result<Netlink> {
     res
 }
 
-/// Unmounts and deletes a pinned namespace; the links inside die with it. Best effort.
-pub fn remove(path: &Path) {
-    let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
+/// Unmounts and deletes a pinned namespace; the links inside die with it. Best effort; true
+/// when a namespace was pinned there.
+pub fn remove(path: &Path) -> bool {
+    let pinned = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH).is_ok();
     let _ = std::fs::remove_file(path);
+    pinned
 }

@@ -202,19 +202,7 @@ impl NetworkService {
 
     /// Drops one endpoint's record and lease.
     fn unlease(&self, e: &EndpointRecord) {
-        let key = format!("{}/{}", e.network_id, e.container_id);
-        let lease = format!("{}/{}", e.network_id, e.ip);
-        let _ = self.inner.state.write(|txn| {
-            txn.open_table(ENDPOINTS)?.remove(key.as_str())?;
-            let mut l = txn.open_table(IP_LEASES)?;
-            let mine = l
-                .get(lease.as_str())?
-                .is_some_and(|v| v.value() == e.container_id);
-            if mine {
-                l.remove(lease.as_str())?;
-            }
-            Ok(())
-        });
+        let _ = self.inner.state.write(|txn| unlease_in(txn, e));
     }
 
     /// Plugs endpoint `e` of network `n` into the namespace behind `ns` (its socket).
@@ -365,19 +353,28 @@ impl NetworkService {
     fn teardown_locked(&self, c: &str, rules: bool) {
         let eps = self.endpoints_of(c).unwrap_or_default();
         let sb = self.sandbox_of(c).ok().flatten();
-        netns::remove(&self.netns_path(c));
+        let pinned = netns::remove(&self.netns_path(c));
         for e in &eps {
-            // Normally gone with the namespace; a half-made pair may remain on the host.
-            if netlink::index_of(&e.veth).is_some() {
+            // A pair whose inner end sat in the pinned namespace goes with it when the kernel
+            // frees the namespace, batched and off this path (deleting it here takes the RTNL
+            // for ~20 ms a link, serialising every teardown). Without a namespace, a half-made
+            // pair may remain on the host: delete it.
+            if !pinned && netlink::index_of(&e.veth).is_some() {
                 self.del_link(&e.veth);
             }
-            self.unlease(e);
         }
         lock(&self.inner.held).remove(c);
-        let _ = self.inner.state.write(|txn| {
-            txn.open_table(SANDBOXES)?.remove(c)?;
-            Ok(())
-        });
+        if !eps.is_empty() || sb.is_some() {
+            // One transaction for every endpoint and the sandbox. Lazy: teardown runs on exit
+            // and removal, both of which recovery repeats when a crash loses this.
+            let _ = self.inner.state.write_lazy(|txn| {
+                for e in &eps {
+                    unlease_in(txn, e)?;
+                }
+                txn.open_table(SANDBOXES)?.remove(c)?;
+                Ok(())
+            });
+        }
         if rules && sb.is_some_and(|s| !s.ports.is_empty()) {
             if let Err(e) = self.apply_rules() {
                 tracing::warn!(container = %c, error = %e, "nftables");
@@ -455,4 +452,19 @@ fn enter(path: &std::path::Path) -> Result<Netlink> {
     .join()
     .map_err(|_| NetworkError::Internal("netns thread panicked".into()))?
     .map_err(|e| NetworkError::Internal(format!("enter {}: {e}", path.display())).into())
+}
+
+/// Drops endpoint `e` and its address lease (if still its own) inside `txn`.
+fn unlease_in(txn: &redb::WriteTransaction, e: &EndpointRecord) -> Result<(), redb::Error> {
+    let key = format!("{}/{}", e.network_id, e.container_id);
+    let lease = format!("{}/{}", e.network_id, e.ip);
+    txn.open_table(ENDPOINTS)?.remove(key.as_str())?;
+    let mut l = txn.open_table(IP_LEASES)?;
+    let mine = l
+        .get(lease.as_str())?
+        .is_some_and(|v| v.value() == e.container_id);
+    if mine {
+        l.remove(lease.as_str())?;
+    }
+    Ok(())
 }

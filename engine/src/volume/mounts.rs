@@ -381,10 +381,12 @@ impl VolumeService {
     pub fn detach_container(&self, id: &str, remove_anonymous: bool) -> Result<()> {
         self.release_container(id);
         let mounts = self.container_mounts(id)?;
-        self.inner.state.write(|txn| {
-            txn.open_table(CONTAINER_VOLUMES)?.remove(id)?;
-            Ok(())
-        })?;
+        if !mounts.is_empty() {
+            self.inner.state.write(|txn| {
+                txn.open_table(CONTAINER_VOLUMES)?.remove(id)?;
+                Ok(())
+            })?;
+        }
         if remove_anonymous {
             for m in mounts {
                 let anonymous = self.record(&m.name)?.is_some_and(|r| r.is_anonymous());
