@@ -1,12 +1,13 @@
 //! `down`: stop and remove the project's containers (dependents first), then its networks,
 //! and with `-v` its volumes, with `--rmi` its images.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use berth_client::{Client, ClientError};
 use compose_spec::model::Project;
 use futures_util::StreamExt;
-use futures_util::future::join_all;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared, join_all};
 use futures_util::stream::FuturesUnordered;
 
 use super::containers::{self, ProjectContainer, Select};
@@ -68,7 +69,9 @@ pub fn stop_groups(project: Option<&Project>, services: &[String]) -> Vec<Vec<St
     out
 }
 
-/// Stops then removes containers, group by group.
+/// Stops then removes containers: each service stops as soon as every service depending on it
+/// has stopped (no barrier between groups), and each container's removal starts as soon as it
+/// has stopped.
 pub async fn stop_and_remove<'a>(
     client: &'a Client,
     project: Option<&'a Project>,
@@ -83,36 +86,58 @@ pub async fn stop_and_remove<'a>(
             services.push(c.service.clone());
         }
     }
-    // Stops go group by group (dependents first); a stopped container's removal does not
-    // wait for the next groups, it runs beside them.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&ProjectContainer>();
-    let stops = async move {
-        for group in stop_groups(project, &services) {
-            let tasks = list
-                .iter()
-                .filter(|c| group.contains(&c.service))
-                .map(|c| async move {
-                    let svc = project.and_then(|p| p.services.get(&c.service));
-                    if c.is_running() {
-                        progress.event(Kind::Container, &c.name, "Stopping");
-                        let t = svc.and_then(|s| stop_timeout(s, timeout)).or(timeout);
-                        let sig = svc.and_then(|s| s.stop_signal.as_deref());
-                        match client.container_stop(&c.id, t, sig).await {
-                            Ok(()) | Err(ClientError::Daemon { status: 304, .. }) => {}
-                            Err(e) => {
-                                return Err(e).ctx(|| format!("stopping container {}", c.name));
-                            }
-                        }
-                        progress.event(Kind::Container, &c.name, "Stopped");
-                    }
-                    Ok(c)
-                });
-            for c in join_all(tasks).await {
-                let _ = tx.send(c?);
+    let first_err: RefCell<Option<ComposeError>> = RefCell::default();
+    let stop_one = |c: &'a ProjectContainer| async move {
+        let svc = project.and_then(|p| p.services.get(&c.service));
+        if c.is_running() {
+            progress.event(Kind::Container, &c.name, "Stopping");
+            let t = svc.and_then(|s| stop_timeout(s, timeout)).or(timeout);
+            let sig = svc.and_then(|s| s.stop_signal.as_deref());
+            match client.container_stop(&c.id, t, sig).await {
+                Ok(()) | Err(ClientError::Daemon { status: 304, .. }) => {}
+                Err(e) => return Err(e).ctx(|| format!("stopping container {}", c.name)),
             }
+            progress.event(Kind::Container, &c.name, "Stopped");
         }
-        Ok::<(), ComposeError>(())
+        Ok(c)
     };
+    // Built in stop order, so that a service's future holds clones of its dependents'; each
+    // resolves to whether its containers stopped.
+    let mut stops: HashMap<String, Shared<LocalBoxFuture<'_, bool>>> = HashMap::new();
+    for group in stop_groups(project, &services) {
+        for name in group {
+            let waits: Vec<_> = dependents(project, &name, &services)
+                .filter_map(|d| stops.get(d).cloned())
+                .collect();
+            let (tx, first_err, stop_one) = (tx.clone(), &first_err, &stop_one);
+            let svc = name.clone();
+            let fut = async move {
+                if !join_all(waits).await.into_iter().all(|ok| ok) {
+                    return false;
+                }
+                let mine = list.iter().filter(|c| c.service == svc).map(stop_one);
+                let mut ok = true;
+                for r in join_all(mine).await {
+                    match r {
+                        Ok(c) => {
+                            let _ = tx.send(c);
+                        }
+                        Err(e) => {
+                            ok = false;
+                            first_err.borrow_mut().get_or_insert(e);
+                        }
+                    }
+                }
+                ok
+            }
+            .boxed_local()
+            .shared();
+            stops.insert(name, fut);
+        }
+    }
+    drop(tx);
+    let stops = join_all(stops.into_values());
     let remove = |c: &'a ProjectContainer| async move {
         progress.event(Kind::Container, &c.name, "Removing");
         match client.container_remove(&c.id, true, volumes).await {
@@ -145,9 +170,24 @@ pub async fn stop_and_remove<'a>(
         }
         first_err.map_or(Ok(()), Err)
     };
-    let (stopped, removed) = futures_util::future::join(stops, removes).await;
-    stopped?;
+    let (_, removed) = futures_util::future::join(stops, removes).await;
+    if let Some(e) = first_err.into_inner() {
+        return Err(e);
+    }
     removed
+}
+
+/// The services of `services` that depend on `name`.
+fn dependents<'s>(
+    project: Option<&'s Project>,
+    name: &'s str,
+    services: &'s [String],
+) -> impl Iterator<Item = &'s String> + 's {
+    services.iter().filter(move |t| {
+        project
+            .and_then(|p| p.services.get(*t))
+            .is_some_and(|s| s.depends_on.contains_key(name))
+    })
 }
 
 /// Runs `down` for project `name` (the model, when a Compose file was found, gives stop order,
