@@ -38,6 +38,48 @@ async fn three_managers_replicate_writes_from_any_member() {
     assert!(root.path().join("m1/raft.redb").exists());
 }
 
+/// Writes made at the same time share log entries (openraft 0.9 flushes entry by entry), yet
+/// each caller gets its own outcome, and every replica applies every write exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_entries_and_keep_their_own_outcomes() {
+    use berth_orchestrator::swarm::state::Outcome;
+    use futures_util::StreamExt;
+    let root = tempfile::tempdir().unwrap();
+    let ms = three(root.path(), Tuning::default()).await;
+    let l = leader(&ms).expect("a leader");
+    let f = (l + 1) % 3;
+    let before = ms[l].store().metrics().last_log_index.unwrap_or(0);
+    // 600 distinct nodes, and 100 of them written a second time: through the leader and
+    // through a follower (forwarded), all in flight at once.
+    let writes: Vec<(usize, usize)> = (0..600).chain(0..100).enumerate().collect();
+    let outcomes: Vec<(usize, Outcome)> = futures_util::stream::iter(writes)
+        .map(|(n, i)| {
+            let store = ms[if n % 2 == 0 { l } else { f }].store().clone();
+            async move { (i, store.write(add_node(i)).await.unwrap()) }
+        })
+        .buffer_unordered(700)
+        .collect()
+        .await;
+    let done = outcomes.iter().filter(|(_, o)| *o == Outcome::Done).count();
+    let conflicts: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Conflict(_)))
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(done, 600, "{outcomes:?}");
+    assert_eq!(conflicts.len(), 100);
+    assert!(conflicts.iter().all(|i| *i < 100));
+    let entries = ms[l].store().metrics().last_log_index.unwrap_or(0) - before;
+    assert!(entries < 350, "700 writes took {entries} log entries");
+    wait_for(SETTLE, || ms.iter().all(|m| m.nodes() == 600)).await;
+    // An ordered group is one entry, applied in order: the second add of node 1000 is refused.
+    let group = vec![add_node(1000), add_node(1001), add_node(1000)];
+    let out = ms[f].store().write_all(group).await.unwrap();
+    assert_eq!(out[..2], [Outcome::Done, Outcome::Done]);
+    assert!(matches!(out[2], Outcome::Conflict(_)));
+    wait_for(SETTLE, || ms.iter().all(|m| m.nodes() == 602)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_failover_keeps_commits_and_old_leader_rejoins() {
     let root = tempfile::tempdir().unwrap();

@@ -162,6 +162,24 @@ pub enum Command {
         /// The network.
         id: String,
     },
+    /// Several requests committed as one log entry, applied in order at the same index.
+    ///
+    /// openraft 0.9 flushes each entry before it takes the next client write, so one entry per
+    /// request would cap the store at one write per fsync; proposers group concurrent writes.
+    Batch(Vec<Request>),
+}
+
+impl Command {
+    /// Roughly how many objects the command writes, to keep log entries a sensible size.
+    pub fn weight(&self) -> usize {
+        let n = match self {
+            Command::Tasks { put, remove } => put.len() + remove.len(),
+            Command::TaskStatuses(updates) => updates.len(),
+            Command::Batch(requests) => requests.iter().map(|r| r.command.weight()).sum(),
+            _ => 1,
+        };
+        n.max(1)
+    }
 }
 
 /// One observed state report.
@@ -186,6 +204,8 @@ pub enum Outcome {
     NotFound(String),
     /// The command makes no sense in this state: HTTP 400/503.
     Invalid(String),
+    /// The outcomes of a [`Command::Batch`], in its order.
+    Batch(Vec<Outcome>),
 }
 
 /// swarmkit's numeric task states (with gaps), which only ever increase.
@@ -236,6 +256,15 @@ impl ClusterState {
     pub fn apply(&mut self, index: u64, request: Request) -> Outcome {
         let at = request.at;
         match request.command {
+            Command::Batch(requests) => Outcome::Batch(
+                requests
+                    .into_iter()
+                    .map(|r| match r.command {
+                        Command::Batch(_) => Outcome::Invalid("a batch inside a batch".into()),
+                        _ => self.apply(index, r),
+                    })
+                    .collect(),
+            ),
             Command::Init { cluster, node } => {
                 if self.cluster.is_some() {
                     return Outcome::Invalid(

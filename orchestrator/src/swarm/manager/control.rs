@@ -4,7 +4,7 @@
 use super::Manager;
 use super::stopped;
 use crate::swarm::dispatcher::proto::NODE_DOWN_AFTER;
-use crate::swarm::state::Command;
+use crate::swarm::state::{Command, Outcome};
 use bollard_stubs::models::{NodeState, NodeStatus};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,11 +62,14 @@ pub(super) async fn run(m: Manager) {
             continue;
         }
         last_batch = batch;
-        for c in commands {
-            if let Err(e) = m.write(c).await {
-                tracing::warn!(error = %e, "control loop write failed");
-                break;
+        // One log entry for the round (or a few, when large) instead of one per command.
+        match m.write_all(commands).await {
+            Ok(outcomes) => {
+                for o in outcomes.iter().filter(|o| **o != Outcome::Done) {
+                    tracing::debug!(outcome = ?o, "control loop command refused");
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "control loop write failed"),
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod ops;
 pub mod roles;
 
 use crate::swarm::ca::{self, KeyedCert};
-use crate::swarm::raft::{ClusterStore, RaftError, RaftPeer, StoreConfig};
+use crate::swarm::raft::{ClusterStore, MAX_WEIGHT, RaftError, RaftPeer, StoreConfig};
 use crate::swarm::state::{Command, Outcome, Request};
 use crate::swarm::tls;
 use axum::Router;
@@ -74,6 +74,12 @@ fn outcome_message(o: &Outcome) -> String {
     match o {
         Outcome::Done => "done".into(),
         Outcome::Conflict(m) | Outcome::NotFound(m) | Outcome::Invalid(m) => m.clone(),
+        Outcome::Batch(all) => all
+            .iter()
+            .filter(|o| **o != Outcome::Done)
+            .map(outcome_message)
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -231,6 +237,36 @@ impl Manager {
                 command,
             })
             .await?)
+    }
+
+    /// Commits `commands` in order, in as few log entries as [`MAX_WEIGHT`] allows; stops at
+    /// the first entry that fails and returns the outcomes of those committed.
+    pub async fn write_all(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, ManagerError> {
+        let at = now_rfc3339();
+        let mut out = Vec::with_capacity(commands.len());
+        let mut chunk = Vec::new();
+        let mut weight = 0;
+        let mut commands = commands.into_iter().peekable();
+        while let Some(command) = commands.next() {
+            weight += command.weight();
+            chunk.push(Request {
+                at: at.clone(),
+                command,
+            });
+            let full = commands
+                .peek()
+                .is_none_or(|next| weight + next.weight() > MAX_WEIGHT);
+            if full {
+                out.extend(
+                    self.inner
+                        .store
+                        .write_all(std::mem::take(&mut chunk))
+                        .await?,
+                );
+                weight = 0;
+            }
+        }
+        Ok(out)
     }
 
     /// Commits `command` and turns a refusal into an error.

@@ -9,9 +9,12 @@
 //! batch's fsync on a busy disk.
 
 mod api;
+mod batch;
 mod log_store;
 mod network;
 mod state_machine;
+
+pub use batch::MAX_WEIGHT;
 
 use crate::swarm::state::{ClusterState, Outcome, Request};
 use network::{Network, Reach};
@@ -104,7 +107,7 @@ pub struct Member {
 }
 
 /// Cluster store failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RaftError {
     /// No leader could be reached within the wait: too few managers are online.
     #[error(
@@ -171,6 +174,8 @@ struct Inner {
     scheme: String,
     /// To wait at shutdown until openraft's tasks let go of the file (redb locks it).
     db: std::sync::Weak<redb::Database>,
+    /// Writes waiting to be proposed together.
+    batch: tokio::sync::mpsc::UnboundedSender<batch::Pending>,
 }
 
 /// A manager's handle on the replicated cluster store.
@@ -228,7 +233,7 @@ impl ClusterStore {
         .await
         .map_err(|e| RaftError::Fatal(e.to_string()))?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
                 raft,
                 id: cfg.raft_id,
                 own: cfg.peer,
@@ -237,6 +242,7 @@ impl ClusterStore {
                 client: cfg.client,
                 scheme: cfg.scheme,
                 db: weak_db,
+                batch: batch::spawn(weak.clone()),
             }),
         })
     }
@@ -275,9 +281,22 @@ impl ClusterStore {
             .map(|_| ())
     }
 
-    /// Commits a change through the leader (forwarded when this manager is not it).
+    /// Commits a change through the leader (forwarded when this manager is not it); writes
+    /// made at the same time share a log entry.
     pub async fn write(&self, req: Request) -> Result<Outcome, RaftError> {
-        self.route(ForwardRequest::Write(req)).await
+        batch::write(&self.inner.batch, req).await
+    }
+
+    /// Commits `reqs` as one log entry, applied in order: all or (on an error) none of them;
+    /// each may still be refused on its own. Their outcomes in the same order.
+    pub async fn write_all(&self, mut reqs: Vec<Request>) -> Result<Vec<Outcome>, RaftError> {
+        if reqs.len() > 1 {
+            return batch::commit_all(self, reqs).await;
+        }
+        match reqs.pop() {
+            Some(req) => Ok(vec![self.route(ForwardRequest::Write(req)).await?]),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Reads the local replica.
