@@ -13,6 +13,7 @@ pub mod merge;
 pub mod model;
 pub mod normalize;
 pub mod output;
+mod par;
 pub mod profiles;
 pub mod transform;
 pub mod validate;

@@ -23,7 +23,24 @@ pub(crate) fn interpolate(
     unset: &mut Vec<String>,
 ) -> Result<()> {
     let lookup = |name: &str| env.get(name).cloned();
-    walk(node, &mut Vec::new(), &lookup, unset)
+    let Value::Map(top) = &mut node.value else {
+        return walk(node, &mut Vec::new(), &lookup, unset);
+    };
+    for (key, value) in top.iter_mut() {
+        match &mut value.value {
+            Value::Map(services) if key.name == "services" => {
+                let mut items: Vec<_> = services.iter_mut().collect();
+                let unsets = crate::par::try_chunks(&mut items, Vec::new, |(name, svc), unset| {
+                    let lookup = |name: &str| env.get(name).cloned();
+                    let mut path = vec![Seg::Key("services"), Seg::Key(&name.name)];
+                    walk(svc, &mut path, &lookup, unset)
+                })?;
+                unset.extend(unsets.into_iter().flatten());
+            }
+            _ => walk(value, &mut vec![Seg::Key(&key.name)], &lookup, unset)?,
+        }
+    }
+    Ok(())
 }
 
 /// Substitute one string with `env` (used for the project `name`).

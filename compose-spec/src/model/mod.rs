@@ -24,7 +24,7 @@ pub use volumes::{
     ServiceVolume, VolumeBind, VolumeImage, VolumeTmpfs, VolumeVolume, parse_volume,
 };
 
-use crate::de::{DecodeError, from_node};
+use crate::de::{DecodeError, NodeDeserializer, Path, from_node};
 use crate::yaml::Node;
 
 /// A Compose project: the canonical model `docker compose config` prints.
@@ -132,7 +132,15 @@ impl Project {
                 DecodeError::at(&node.loc, "", "top-level object must be a mapping").bare_message(),
             );
         }
-        let mut p: Project = from_node(node)?;
+        let mut p: Project = match predecode_services(node) {
+            Some(services) => {
+                PREDECODED.with(|slot| *slot.borrow_mut() = Some(services));
+                let p = from_node(node);
+                PREDECODED.with(|slot| slot.borrow_mut().take());
+                p?
+            }
+            None => from_node(node)?,
+        };
         for (name, s) in p.services.iter_mut() {
             s.name.clone_from(name);
         }
@@ -154,6 +162,37 @@ impl DecodeError {
     }
 }
 
+thread_local! {
+    /// Services decoded in parallel by [`predecode_services`], taken by [`services`] in place
+    /// of decoding the node again.
+    static PREDECODED: std::cell::RefCell<Option<IndexMap<String, Service>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decode a large `services` mapping on several threads. `None` when it is small, not a
+/// mapping, or any service fails: the sequential decode then reports the same first error it
+/// always did.
+fn predecode_services(node: &Node) -> Option<IndexMap<String, Service>> {
+    let services = node.get("services")?.as_map()?;
+    if services.len() < crate::par::MIN_PARALLEL {
+        return None;
+    }
+    let top = Path::Key(&Path::Root, "services");
+    let mut items: Vec<_> = services.iter().collect();
+    let chunks = crate::par::try_chunks(&mut items, Vec::new, |(name, svc), out| {
+        let path = Path::Key(&top, &name.name);
+        let s = Service::deserialize(NodeDeserializer::new(svc, path))?;
+        out.push((name.name.clone(), s));
+        Ok::<(), DecodeError>(())
+    })
+    .ok()?;
+    let mut out = IndexMap::with_capacity(services.len());
+    for (name, s) in chunks.into_iter().flatten() {
+        out.insert(name, s);
+    }
+    Some(out)
+}
+
 /// `services`, allocated once at its final size: a service is several kilobytes, and growing
 /// the map by doubling would copy thousands of them.
 fn services<'de, D>(d: D) -> Result<IndexMap<String, Service>, D::Error>
@@ -170,6 +209,13 @@ where
             self,
             mut map: A,
         ) -> Result<Self::Value, A::Error> {
+            if let Some(done) = PREDECODED.with(|slot| slot.borrow_mut().take()) {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                return Ok(done);
+            }
             let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
             while let Some(name) = map.next_key::<String>()? {
                 let service: Service = map.next_value()?;

@@ -19,10 +19,15 @@ pub fn canonical(root: &mut Node, lenient: bool) -> Result<()> {
         match key.name.as_str() {
             "services" => {
                 if let Some(services) = value.as_map_mut() {
-                    for (name, service) in services.iter_mut() {
-                        let path = format!("services.{}", name.name);
-                        transform_service(service, &path, lenient)?;
-                    }
+                    let mut items: Vec<_> = services.iter_mut().collect();
+                    crate::par::try_chunks(
+                        &mut items,
+                        || (),
+                        |(name, service), _| {
+                            let path = format!("services.{}", name.name);
+                            transform_service(service, &path, lenient)
+                        },
+                    )?;
                 }
             }
             "volumes" | "networks" | "secrets" | "configs" => {

@@ -254,7 +254,7 @@ impl Default for KeyHashState {
         static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         let seed = *SEED.get_or_init(|| {
             use std::hash::BuildHasher;
-            std::collections::hash_map::RandomState::new().hash_one(0x6265_7274_68u64)
+            std::collections::hash_map::RandomState::new().hash_one(0x0062_6572_7468_u64)
         });
         KeyHashState { seed }
     }
