@@ -47,7 +47,7 @@ impl ExitStatus {
         }
     }
 
-    /// Writes the status so that a reader never sees a partial file (tmp, fsync, rename).
+    /// Writes the status so that a reader never sees a partial file (tmp, rename).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
         let data = serde_json::to_vec(self).map_err(json_err("encode exit status"))?;
         crate::atomic::write_file(path, &data)

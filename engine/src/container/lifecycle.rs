@@ -395,45 +395,51 @@ impl ContainerService {
         let started = Instant::now();
         // Lazy: a crash that loses this leaves the record running with its shim gone, and
         // recovery runs this again (restart decision included).
-        let Ok((decision, rec)) = self.modify_lazy(id, |r| {
-            let ran_for = berth_shim::time::parse(&r.state.started_at)
-                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
-                .unwrap_or_default();
-            r.state.pid = 0;
-            r.state.exit_code = exit.exit_code as i64;
-            r.state.oom_killed = exit.oom_killed;
-            r.state.finished_at = if exit.finished_at.is_empty() {
-                berth_runtime::state::now_rfc3339()
-            } else {
-                exit.finished_at.clone()
-            };
-            if lost {
-                r.state.error = lost_msg.to_string();
-            }
-            if let Some(h) = &mut r.health {
-                h.status = Some(HealthStatusEnum::UNHEALTHY);
-                h.failing_streak = Some(0);
-            }
-            let rp = r.host_config.restart_policy.clone().unwrap_or_default();
-            let max = rp.maximum_retry_count.unwrap_or(0);
-            let restart = !r.manual_stop
-                && match rp.name.unwrap_or(RestartPolicyNameEnum::NO) {
-                    RestartPolicyNameEnum::ALWAYS | RestartPolicyNameEnum::UNLESS_STOPPED => true,
-                    RestartPolicyNameEnum::ON_FAILURE => {
-                        exit.exit_code != 0 && (max == 0 || r.restart_count < max)
-                    }
-                    _ => false,
+        let Ok((decision, rec)) = self.modify_with(
+            id,
+            |r| {
+                let ran_for = berth_shim::time::parse(&r.state.started_at)
+                    .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                    .unwrap_or_default();
+                r.state.pid = 0;
+                r.state.exit_code = exit.exit_code as i64;
+                r.state.oom_killed = exit.oom_killed;
+                r.state.finished_at = if exit.finished_at.is_empty() {
+                    berth_runtime::state::now_rfc3339()
+                } else {
+                    exit.finished_at.clone()
                 };
-            r.state.status = if restart {
-                "restarting".into()
-            } else {
-                "exited".into()
-            };
-            if restart {
-                r.restart_count += 1;
-            }
-            (restart, ran_for)
-        }) else {
+                if lost {
+                    r.state.error = lost_msg.to_string();
+                }
+                if let Some(h) = &mut r.health {
+                    h.status = Some(HealthStatusEnum::UNHEALTHY);
+                    h.failing_streak = Some(0);
+                }
+                let rp = r.host_config.restart_policy.clone().unwrap_or_default();
+                let max = rp.maximum_retry_count.unwrap_or(0);
+                let restart = !r.manual_stop
+                    && match rp.name.unwrap_or(RestartPolicyNameEnum::NO) {
+                        RestartPolicyNameEnum::ALWAYS | RestartPolicyNameEnum::UNLESS_STOPPED => {
+                            true
+                        }
+                        RestartPolicyNameEnum::ON_FAILURE => {
+                            exit.exit_code != 0 && (max == 0 || r.restart_count < max)
+                        }
+                        _ => false,
+                    };
+                r.state.status = if restart {
+                    "restarting".into()
+                } else {
+                    "exited".into()
+                };
+                if restart {
+                    r.restart_count += 1;
+                }
+                (restart, ran_for)
+            },
+            true,
+        ) else {
             return;
         };
         let (restart, ran_for) = decision;

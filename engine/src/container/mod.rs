@@ -419,16 +419,9 @@ impl ContainerService {
         self.modify_with(id, f, false)
     }
 
-    /// [`Self::modify`] without waiting for the disk: for states recovery redoes when a crash
-    /// loses them (an exit: the record still says running, and recovery finds the shim gone).
-    fn modify_lazy<T>(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut ContainerRecord) -> T,
-    ) -> Result<(T, ContainerRecord)> {
-        self.modify_with(id, f, true)
-    }
-
+    /// [`Self::modify`]; with `lazy` the commit does not wait for the disk, for states
+    /// recovery redoes when a crash loses them (an exit: the record still says running, and
+    /// recovery finds the shim gone).
     fn modify_with<T>(
         &self,
         id: &str,
