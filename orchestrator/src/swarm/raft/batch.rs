@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 const MAX_BATCH: usize = 256;
 /// Most objects written by one entry ([`Command::weight`]), so that an AppendEntries RPC of
 /// several entries still travels well within openraft's timeout (the heartbeat interval).
-pub const MAX_WEIGHT: usize = 2_000;
+pub const MAX_WEIGHT: usize = 500;
 /// Batches on their way at once: while the leader flushes one, the followers acknowledge
 /// others, and new writes gather into the next.
 const IN_FLIGHT: usize = 8;

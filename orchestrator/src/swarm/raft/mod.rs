@@ -1,12 +1,14 @@
 //! The Raft-replicated cluster store: every manager holds a replica of [`ClusterState`],
 //! changed only through the Raft log (openraft), persisted in redb under the swarm directory.
 //!
-//! Timing: heartbeats every 150 ms, elections after 600-1000 ms of silence. A leader's death is
-//! noticed within at most 1 s and a vote round on 127.0.0.1 or a LAN takes a few ms, so
-//! failover stays well under the 2 s target, while 4+ missed heartbeats are needed before a
-//! loaded manager (2 shared cores, fsync per append) triggers a needless election. openraft
-//! bounds each AppendEntries by the heartbeat interval, so 150 ms also leaves room for a
-//! batch's fsync on a busy disk.
+//! Timing: heartbeats every 150 ms, elections after 600-1000 ms of silence. openraft 0.9 makes
+//! a follower refuse votes for a leader lease of `election_timeout_max` after the last
+//! heartbeat, so the first candidate after a leader's death is usually refused and the second
+//! round wins: failover takes about two election timeouts (measured 1.7-2.0 s on loopback).
+//! Shorter timeouts (500-800, 700-900 ms) failed over in 1.5-1.8 s but caused needless
+//! elections in the 1,000-agent benchmark on the loaded 2-core machine, so 4+ missed heartbeats
+//! stay the threshold. openraft bounds each AppendEntries by the heartbeat interval, so 150 ms
+//! also leaves room for a batch's fsync on a busy disk.
 
 mod api;
 mod batch;
