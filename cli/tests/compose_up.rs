@@ -297,8 +297,23 @@ services:
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while inspect(&d, "att-side-1", "{{.State.Status}}") != "running" {
-        assert!(Instant::now() < deadline, "side never started");
+    let mut child = child;
+    loop {
+        let state = inspect(&d, "att-side-1", "{{.State.Status}}");
+        if state == "running" {
+            break;
+        }
+        // Say why: what `up` printed, or that it is still waiting (seen once under full-suite load).
+        let exited = child.try_wait().ok().flatten().is_some();
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "side never started (state {state}, up exited: {exited}):\n{}{}",
+                out(&o),
+                err(&o)
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
