@@ -161,13 +161,7 @@ impl StateStore {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StateError> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| self.err("begin write")(e.into()))?;
-        let out = f(&txn).map_err(self.err("write"))?;
-        txn.commit().map_err(|e| self.err("commit")(e.into()))?;
-        Ok(out)
+        self.commit(f, true)
     }
 
     /// Like [`Self::write`], without waiting for the disk: the commit is visible at once and
@@ -177,12 +171,22 @@ impl StateStore {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StateError> {
+        self.commit(f, false)
+    }
+
+    fn commit<T>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error>,
+        durable: bool,
+    ) -> Result<T, StateError> {
         let mut txn = self
             .db
             .begin_write()
             .map_err(|e| self.err("begin write")(e.into()))?;
-        // Refused only in multi-process modes; a durable commit is then still correct.
-        let _ = txn.set_durability(redb::Durability::None);
+        if !durable {
+            // Refused only in multi-process modes; a durable commit is then still correct.
+            let _ = txn.set_durability(redb::Durability::None);
+        }
         let out = f(&txn).map_err(self.err("write"))?;
         txn.commit().map_err(|e| self.err("commit")(e.into()))?;
         Ok(out)

@@ -490,6 +490,16 @@ impl ContainerService {
         }
     }
 
+    /// Unmounts a removed container's rootfs and deletes its directories (best effort).
+    fn discard_files(&self, id: &str) {
+        let t = self.rootfs(id);
+        if is_mounted(&t) {
+            let _ = crate::image::snapshot::unmount_rootfs(&t);
+        }
+        let _ = std::fs::remove_dir_all(self.dir(id));
+        let _ = std::fs::remove_dir_all(self.run_dir(id));
+    }
+
     /// Unmounts the rootfs and removes runtime leftovers (state dir, cgroups). Blocking.
     fn cleanup_runtime(&self, id: &str) {
         self.mount_unref(id);
@@ -749,12 +759,7 @@ impl ContainerService {
         let idc = id.clone();
         tokio::task::spawn_blocking(move || {
             svc.cleanup_runtime(&idc);
-            let t = svc.rootfs(&idc);
-            if is_mounted(&t) {
-                let _ = crate::image::snapshot::unmount_rootfs(&t);
-            }
-            let _ = std::fs::remove_dir_all(svc.dir(&idc));
-            let _ = std::fs::remove_dir_all(svc.run_dir(&idc));
+            svc.discard_files(&idc);
         })
         .await
         .map_err(task_err)?;
@@ -1026,13 +1031,8 @@ impl ContainerService {
             }
             if r.state.status == "removing" {
                 // A removal cut short (its last write is lazy): finish it.
-                let t = self.rootfs(&r.id);
-                if is_mounted(&t) {
-                    let _ = crate::image::snapshot::unmount_rootfs(&t);
-                }
                 self.inner.networks.teardown_sandbox(&r.id);
-                let _ = std::fs::remove_dir_all(self.dir(&r.id));
-                let _ = std::fs::remove_dir_all(self.run_dir(&r.id));
+                self.discard_files(&r.id);
                 record::remove(&self.inner.state, &r.id)?;
                 if let Err(e) = self.inner.volumes.detach_container(&r.id, false) {
                     tracing::warn!(container = %r.id, error = %e, "releasing volumes");
