@@ -59,6 +59,11 @@ pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
 
 /// Parses config.json text; the error is (JSON path, message).
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
+    // The path-tracking deserializer is a second full copy of Spec's decoder; running it only
+    // to explain a failure keeps its pages out of every successful `create` (peak RSS).
+    if let Ok(spec) = serde_json::from_slice(text) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

@@ -1,202 +1,64 @@
 //! `berth-runtime`: a runc-compatible command line over the berth-runtime library.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use berth_runtime::oci_spec::runtime::{Process, Spec};
 use berth_runtime::{Container, ContainerBuilder, ExecOptions, Status, sys};
-use clap::{Parser, Subcommand};
+mod cli;
 
-#[derive(Parser)]
-#[command(
-    name = "berth-runtime",
-    version,
-    about = "An OCI runtime (runc-compatible CLI)"
-)]
-struct Cli {
-    /// State directory.
-    #[arg(long, global = true, default_value = berth_runtime::state::DEFAULT_ROOT)]
-    root: PathBuf,
-    /// Log file (default: stderr).
-    #[arg(long, global = true)]
-    log: Option<PathBuf>,
-    /// Log format: text or json.
-    #[arg(long = "log-format", global = true, default_value = "text")]
-    log_format: String,
-    /// Debug logging.
-    #[arg(long, global = true)]
-    debug: bool,
-    /// Accepted for runc compatibility; cgroups are managed through cgroupfs.
-    #[arg(long = "systemd-cgroup", global = true, hide = true)]
-    systemd_cgroup: bool,
-    /// Accepted for runc compatibility.
-    #[arg(long, global = true, hide = true)]
-    rootless: Option<String>,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+use cli::{Cli, Cmd, Parsed};
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Create a container (the process waits for `start`).
-    Create {
-        /// Container ID.
-        id: String,
-        /// Bundle directory.
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: PathBuf,
-        /// Write init's pid here.
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
-        /// Receives the pty master when process.terminal is true.
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        /// Use MS_MOVE+chroot instead of pivot_root.
-        #[arg(long = "no-pivot")]
-        no_pivot: bool,
-        /// Accepted for runc compatibility.
-        #[arg(long = "no-new-keyring", hide = true)]
-        no_new_keyring: bool,
-        /// Accepted for runc compatibility.
-        #[arg(long = "preserve-fds", hide = true)]
-        preserve_fds: Option<u32>,
-    },
-    /// Start a created container.
-    Start {
-        /// Container ID.
-        id: String,
-    },
-    /// Print the OCI state of a container.
-    State {
-        /// Container ID.
-        id: String,
-    },
-    /// Send a signal (name or number, default SIGTERM).
-    Kill {
-        /// Container ID.
-        id: String,
-        /// Signal.
-        signal: Option<String>,
-        /// Signal every process of the container.
-        #[arg(long, short = 'a')]
-        all: bool,
-    },
-    /// Delete a container.
-    Delete {
-        /// Container ID.
-        id: String,
-        /// Kill it first if it still runs.
-        #[arg(long, short = 'f')]
-        force: bool,
-    },
-    /// Create and start a container; in the foreground, wait and return its exit code.
-    Run {
-        /// Container ID.
-        id: String,
-        /// Bundle directory.
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: PathBuf,
-        /// Return after start.
-        #[arg(long, short = 'd')]
-        detach: bool,
-        /// Write init's pid here.
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
-        /// Receives the pty master when process.terminal is true.
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        /// Use MS_MOVE+chroot instead of pivot_root.
-        #[arg(long = "no-pivot")]
-        no_pivot: bool,
-        /// Accepted for runc compatibility.
-        #[arg(long = "no-new-keyring", hide = true)]
-        no_new_keyring: bool,
-    },
-    /// Run a process in a running container.
-    Exec {
-        /// Container ID.
-        id: String,
-        /// process.json to run instead of ARGS.
-        #[arg(long, short = 'p')]
-        process: Option<PathBuf>,
-        /// Return after the process started.
-        #[arg(long, short = 'd')]
-        detach: bool,
-        /// Allocate a pty (needs --console-socket).
-        #[arg(long, short = 't')]
-        tty: bool,
-        /// Receives the pty master.
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        /// Extra KEY=VALUE environment.
-        #[arg(long, short = 'e')]
-        env: Vec<String>,
-        /// Working directory.
-        #[arg(long)]
-        cwd: Option<PathBuf>,
-        /// uid[:gid].
-        #[arg(long, short = 'u')]
-        user: Option<String>,
-        /// Additional gids.
-        #[arg(long = "additional-gids", short = 'g')]
-        additional_gids: Vec<u32>,
-        /// Write the process's pid here.
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
-        /// Set no_new_privs.
-        #[arg(long = "no-new-privs")]
-        no_new_privs: bool,
-        /// The command.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// List the processes of a container.
-    Ps {
-        /// Container ID.
-        id: String,
-        /// table or json.
-        #[arg(long, short = 'f', default_value = "table")]
-        format: String,
-    },
-    /// List containers.
-    List {
-        /// table or json.
-        #[arg(long, short = 'f', default_value = "table")]
-        format: String,
-        /// Only IDs.
-        #[arg(long, short = 'q')]
-        quiet: bool,
-    },
-    /// Freeze all processes of a container.
-    Pause {
-        /// Container ID.
-        id: String,
-    },
-    /// Thaw a paused container.
-    Resume {
-        /// Container ID.
-        id: String,
-    },
-    /// Print resource usage.
-    Events {
-        /// Container ID.
-        id: String,
-        /// Print stats once and exit.
-        #[arg(long)]
-        stats: bool,
-    },
-    /// Write a default config.json.
-    Spec {
-        /// Bundle directory.
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: PathBuf,
-    },
-    /// Print the features document.
-    Features,
+/// Prints warnings and errors to stderr as `LEVEL target: message key=value`, without
+/// tracing-subscriber's registry: the default path of every invocation stays a few pages smaller.
+struct StderrWarnings;
+
+impl tracing::Subscriber for StderrWarnings {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        *meta.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Line(String);
+        impl tracing::field::Visit for Line {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                use std::fmt::Write as _;
+                let _ = if f.name() == "message" {
+                    write!(self.0, " {v:?}")
+                } else {
+                    write!(self.0, " {}={v:?}", f.name())
+                };
+            }
+            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                if f.name() == "message" {
+                    self.0.push(' ');
+                    self.0.push_str(v);
+                } else {
+                    self.record_debug(f, &v);
+                }
+            }
+        }
+        let meta = event.metadata();
+        let mut line = Line(format!("{:>5} {}:", meta.level(), meta.target()));
+        event.record(&mut line);
+        line.0.push('\n');
+        let _ = std::io::stderr().write_all(line.0.as_bytes());
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 fn init_logging(cli: &Cli) -> Result<()> {
+    if cli.log.is_none() && !cli.debug && std::env::var_os("BERTH_LOG").is_none() {
+        // Nothing was asked for: warnings to stderr are all runc prints either.
+        let _ = tracing::subscriber::set_global_default(StderrWarnings);
+        return Ok(());
+    }
     let level = if cli.debug {
         tracing::Level::DEBUG
     } else {
@@ -291,7 +153,25 @@ fn wait_exit(pid: i32) -> Result<i32> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let parsed = match args {
+        Ok(args) => cli::parse(args).map_err(|e| e.0),
+        Err(a) => Err(format!("argument {a:?} is not valid UTF-8")),
+    };
+    let cli = match parsed {
+        Ok(Parsed::Run(cli)) => *cli,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            std::process::exit(0);
+        }
+        Err(msg) => {
+            eprintln!("berth-runtime: {msg}\nRun 'berth-runtime --help' for usage.");
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = init_logging(&cli) {
         eprintln!("berth-runtime: {e:#}");
         std::process::exit(1);
@@ -382,7 +262,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             sys::forward_signals_to(c.pid()).context("signal forwarding")?;
             let code = wait_exit(c.pid())?;
-            Container::load(&root, &id)?.delete(true)?;
+            c.delete(true)?;
             Ok(code)
         }
         Cmd::Exec {
