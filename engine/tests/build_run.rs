@@ -382,3 +382,38 @@ fn add_from_a_url_keeps_last_modified_and_caches_by_content() {
     assert_eq!(again.image.id, r.image.id);
     assert_eq!(again.executed_steps, 0);
 }
+
+#[test]
+fn run_on_an_image_of_a_hundred_layers() {
+    // ~95 bytes of lower path per layer: the overlay options overflow mount(2)'s page.
+    let eng = Engine::new(None);
+    busybox(&eng, "bb:deep");
+    let ctx = eng.dir.path().join("ctx");
+    let mut text = String::from("FROM bb:deep\n");
+    for i in 0..100 {
+        fs::create_dir_all(&ctx).unwrap();
+        fs::write(ctx.join(format!("f{i}")), format!("{i}\n")).unwrap();
+        text.push_str(&format!("COPY f{i} /layers/f{i}\n"));
+    }
+    text.push_str("RUN cat /layers/f0 /layers/f99 > /seen && ls /layers > /list\n");
+    dockerfile(&ctx, &text);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (output, log) = capture();
+    let r = eng
+        .images
+        .build(
+            &BuildOptions {
+                context: ctx.clone(),
+                tags: vec!["deep:latest".into()],
+                output,
+                runtime: Some(runtime()),
+                ..Default::default()
+            },
+            rt.handle(),
+        )
+        .unwrap_or_else(|e| panic!("build failed: {e}\n{}", log.lock().unwrap()));
+    assert_eq!(r.image.layers.len(), 102);
+    assert_eq!(read(&eng, &r.image, "seen"), "0\n99\n");
+    assert_eq!(read(&eng, &r.image, "list").lines().count(), 100);
+    assert_clean(&eng, &log.lock().unwrap());
+}

@@ -158,6 +158,9 @@ impl Snapshots {
     }
 }
 
+/// The mount(2) data page: option strings must fit in it with their NUL.
+const MOUNT_DATA_MAX: usize = 4095;
+
 /// Mounts an overlay of `lowers` (top-most first) with `upper` and `work` at `target`.
 pub fn mount_overlay(
     lowers: &[PathBuf],
@@ -175,6 +178,12 @@ pub fn mount_overlay(
         upper.display(),
         work.display()
     );
+    if opts.len() > MOUNT_DATA_MAX {
+        // Many layers with long snapshot paths overflow the page; the new mount API takes
+        // each lower directory in its own call ("lowerdir+", Linux 6.8), so no cwd tricks
+        // (cwd is process-wide, and berthd is threaded) and no short-link farm are needed.
+        return mount_overlay_appending(lowers, upper, work, target, opts.len());
+    }
     let opts = std::ffi::CString::new(opts)
         .map_err(|e| io_err("mount options", target)(io::Error::other(e)))?;
     rustix::mount::mount(
@@ -185,6 +194,50 @@ pub fn mount_overlay(
         Some(opts.as_c_str()),
     )
     .map_err(|e| io_err("mount overlay", target)(e.into()))
+}
+
+/// [`mount_overlay`] through fsopen/fsconfig/fsmount, one `lowerdir+` per layer.
+fn mount_overlay_appending(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    classic_len: usize,
+) -> Result<(), SnapshotError> {
+    use rustix::mount::{
+        FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, fsconfig_create,
+        fsconfig_set_string, fsmount, fsopen, move_mount,
+    };
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| io_err("fsopen overlay for", target)(e.into()))?;
+    for l in lowers {
+        fsconfig_set_string(&fs, "lowerdir+", l.as_path()).map_err(|e| {
+            if e == rustix::io::Errno::INVAL {
+                io_err("mount overlay", target)(io::Error::other(format!(
+                    "{} layers need {classic_len} bytes of mount options (limit {MOUNT_DATA_MAX}) \
+                     and this kernel has no overlay \"lowerdir+\" (Linux 6.8 or later)",
+                    lowers.len()
+                )))
+            } else {
+                io_err("overlay lowerdir+", l)(e.into())
+            }
+        })?;
+    }
+    fsconfig_set_string(&fs, "upperdir", upper)
+        .map_err(|e| io_err("overlay upperdir", upper)(e.into()))?;
+    fsconfig_set_string(&fs, "workdir", work)
+        .map_err(|e| io_err("overlay workdir", work)(e.into()))?;
+    fsconfig_create(&fs).map_err(|e| io_err("create overlay for", target)(e.into()))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| io_err("fsmount overlay for", target)(e.into()))?;
+    move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| io_err("move overlay mount to", target)(e.into()))
 }
 
 /// Unmounts a rootfs mounted by [`Snapshots::mount_rootfs`].
@@ -474,6 +527,43 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, [".wh.base", "new"]);
+    }
+
+    #[test]
+    fn overlay_mount_of_many_layers_past_the_option_page() {
+        // A deep root makes every lower path long, as under a real data root.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir
+            .path()
+            .join("a-rather-long-data-root-directory-name".repeat(2));
+        let s = Snapshots::open(&root).unwrap();
+        let chain: Vec<Digest> = (0..100u32)
+            .map(|i| {
+                let p = s.prepare().unwrap();
+                fs::write(p.path().join(format!("f{i}")), i.to_string()).unwrap();
+                fs::write(p.path().join("top"), i.to_string()).unwrap();
+                let d = Digest::of(&i.to_be_bytes());
+                p.commit(&d).unwrap();
+                d
+            })
+            .collect();
+        let classic: usize = chain.iter().map(|c| s.path(c).as_os_str().len() + 1).sum();
+        assert!(classic > MOUNT_DATA_MAX, "the test must overflow the page");
+        let target = dir.path().join("rootfs");
+        let guard = MountGuard(target.clone());
+        s.mount_rootfs(
+            &chain,
+            &dir.path().join("upper"),
+            &dir.path().join("work"),
+            &target,
+        )
+        .unwrap();
+        assert_eq!(fs::read_to_string(target.join("f0")).unwrap(), "0");
+        assert_eq!(fs::read_to_string(target.join("f99")).unwrap(), "99");
+        assert_eq!(fs::read_to_string(target.join("top")).unwrap(), "99");
+        fs::write(target.join("new"), b"x").unwrap();
+        drop(guard);
+        assert!(dir.path().join("upper/new").exists());
     }
 
     struct MountGuard(PathBuf);
