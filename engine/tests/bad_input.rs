@@ -274,3 +274,131 @@ fn escaping_layer_is_refused() {
     assert!(!std::path::Path::new("/tmp/berth-escape-test").exists());
     assert_nothing_visible(&eng);
 }
+
+/// Incompressible bytes (xorshift), so a gzip layer is as large as its content.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The child half of `killed_pull_resumes_and_leaves_nothing_visible`: pulls into the engine
+/// directory named by the environment and hangs on the stalled layer until killed.
+#[test]
+#[ignore = "run by killed_pull_resumes_and_leaves_nothing_visible in a child process"]
+fn killed_pull_child() {
+    let (Ok(dir), Ok(r)) = (
+        std::env::var("BERTH_TEST_PULL_DIR"),
+        std::env::var("BERTH_TEST_PULL_REF"),
+    ) else {
+        return;
+    };
+    let images = open_images(std::path::Path::new(&dir), None);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rt.block_on(images.pull(&r, None, ProgressSink::none()));
+}
+
+#[test]
+fn killed_pull_resumes_and_leaves_nothing_visible() {
+    let img = Arc::new(FakeImage::new(
+        &TarBuilder::new()
+            .file("big", &noise(4 << 20), 0o644)
+            .finish(),
+        GZ,
+    ));
+    let i2 = img.clone();
+    // The first GET of the layer sends half and hangs; later ones are served (with Range).
+    let reg = FakeRegistry::start(move |req, n| {
+        if req.path.ends_with(&i2.layer_digest) && n == 0 {
+            return Reply::Stall(i2.layer.clone(), i2.layer.len() / 2);
+        }
+        i2.answer(req).unwrap_or_else(not_found)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = format!("{}/x/img:latest", reg.host());
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // Killed and reaped even when an assertion below fails.
+    let mut child = Reap(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "killed_pull_child", "--ignored", "--nocapture"])
+            .env("BERTH_TEST_PULL_DIR", dir.path())
+            .env("BERTH_TEST_PULL_REF", &r)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let hex = img.layer_digest.trim_start_matches("sha256:").to_string();
+    let partial = dir.path().join(format!("root/ingest/{hex}.partial"));
+    let snapshots = dir.path().join("root/snapshots");
+    let half = img.layer.len() as u64 / 2;
+    let in_flight = || {
+        let got = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        let tmp = std::fs::read_dir(&snapshots)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+            })
+            .unwrap_or(false);
+        got >= half / 2 && tmp
+    };
+    let start = std::time::Instant::now();
+    while !in_flight() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the child never got mid-pull"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SIGKILL: no destructor, no cleanup of the child's own.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    // Reopened: the half-unpacked snapshot is gone, nothing is visible, the partial blob stays.
+    let images = open_images(dir.path(), None);
+    assert!(images.state().images().unwrap().is_empty());
+    assert!(images.state().tags().unwrap().is_empty());
+    assert!(images.snapshots().list().unwrap().is_empty());
+    let left: Vec<_> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "snapshot leftovers after reopen: {left:?}");
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(kept > 0, "the partial download was dropped");
+
+    // The next pull asks only for the rest and yields the whole layer.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got = rt
+        .block_on(images.pull(&r, None, ProgressSink::none()))
+        .unwrap();
+    let ranges: Vec<String> = reg
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.path.ends_with(&img.layer_digest))
+        .filter_map(|s| s.headers.get("range").cloned())
+        .collect();
+    assert!(
+        ranges
+            .iter()
+            .any(|h| h.starts_with(&format!("bytes={kept}-"))),
+        "expected a Range from {kept}: {ranges:?}"
+    );
+    let snap = images.snapshots().path(&got.layers[0].chain_id);
+    assert_eq!(std::fs::read(snap.join("big")).unwrap(), noise(4 << 20));
+    assert!(!partial.exists());
+}

@@ -239,8 +239,21 @@ impl ContentStore {
         }
         for e in fs::read_dir(&self.ingest).map_err(io_err("list", &self.ingest))? {
             let e = e.map_err(io_err("list", &self.ingest))?;
-            if e.file_name().to_string_lossy().starts_with("tmp-") {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("tmp-") {
                 let _ = fs::remove_file(e.path());
+            } else if name.ends_with(".partial") {
+                // Kept for a resumed pull until a prune; one being written is locked.
+                let Ok(f) = File::open(e.path()) else {
+                    continue;
+                };
+                if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_ok()
+                {
+                    stats.bytes += f.metadata().map(|m| m.len()).unwrap_or(0);
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
         Ok(stats)
@@ -376,10 +389,26 @@ mod tests {
         ing.commit(h.finish(), Some(5)).unwrap();
         assert_eq!(s.read(&wrong).unwrap(), b"other");
 
+        // A partial download left behind, and one still being written.
+        let mut stale = s.ingest(&Digest::of(b"stale")).unwrap();
+        stale.append(b"sta").unwrap();
+        drop(stale);
+        let live_digest = Digest::of(b"live");
+        let mut live = s.ingest(&live_digest).unwrap();
+        live.append(b"li").unwrap();
+
         let keep: HashSet<_> = [d.clone()].into();
         let st = s.gc(&keep).unwrap();
         assert_eq!(st.removed, vec![wrong.clone()]);
+        assert_eq!(st.bytes, 5 + 3);
         assert!(s.contains(&d) && !s.contains(&wrong));
+        let left: Vec<_> = fs::read_dir(dir.path().join("ingest"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [format!("{}.partial", live_digest.hex())]);
+        live.append(b"ve").unwrap();
+        live.commit(Digest::of(b"live"), Some(4)).unwrap();
     }
 
     #[test]

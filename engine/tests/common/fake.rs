@@ -14,6 +14,9 @@ pub enum Reply {
     Ok(u16, String, Vec<u8>),
     /// Announce the full length, send only `n` bytes, close.
     Truncate(Vec<u8>, usize),
+    /// Announce the full length, send only `n` bytes, then hang (up to a minute) so the
+    /// client can be killed mid-download.
+    Stall(Vec<u8>, usize),
 }
 
 /// A request as seen.
@@ -152,6 +155,17 @@ fn serve(c: TcpStream, h: Arc<Handler>, seen: Arc<Mutex<Vec<Seen>>>) {
                 if req.method != "HEAD" && w.write_all(&body).is_err() {
                     return;
                 }
+            }
+            Reply::Stall(body, n) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = w.write_all(head.as_bytes());
+                let _ = w.write_all(&body[..n.min(body.len())]);
+                let _ = w.flush();
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                return;
             }
             Reply::Truncate(body, n) => {
                 let head = format!(

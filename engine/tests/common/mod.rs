@@ -391,26 +391,31 @@ pub struct Engine {
 impl Engine {
     pub fn new(reg: Option<&Registry>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let state = berth_engine::state::StateStore::open(&dir.path().join("state.redb")).unwrap();
-        let mut opts = berth_engine::image::registry::RegistryOptions {
-            ignore_docker_config: true,
-            ..Default::default()
-        };
-        if let Some(r) = reg
-            && r.auth != Auth::None
-        {
-            opts.credentials.insert(
-                r.host(),
-                berth_engine::image::auth::Credentials {
-                    username: USER.into(),
-                    password: PASS.into(),
-                },
-            );
-        }
-        let images =
-            berth_engine::image::ImageService::open(&dir.path().join("root"), state, opts).unwrap();
+        let images = open_images(dir.path(), reg);
         Self { dir, images }
     }
+}
+
+/// The image service of an engine directory (as [`Engine::new`] lays it out), e.g. to reopen
+/// one after a crash.
+pub fn open_images(dir: &Path, reg: Option<&Registry>) -> berth_engine::image::ImageService {
+    let state = berth_engine::state::StateStore::open(&dir.join("state.redb")).unwrap();
+    let mut opts = berth_engine::image::registry::RegistryOptions {
+        ignore_docker_config: true,
+        ..Default::default()
+    };
+    if let Some(r) = reg
+        && r.auth != Auth::None
+    {
+        opts.credentials.insert(
+            r.host(),
+            berth_engine::image::auth::Credentials {
+                username: USER.into(),
+                password: PASS.into(),
+            },
+        );
+    }
+    berth_engine::image::ImageService::open(&dir.join("root"), state, opts).unwrap()
 }
 
 /// (path, mode, uid, gid, content-or-link) of every entry under `root`, sorted.
