@@ -570,6 +570,23 @@ impl Container {
         Ok(())
     }
 
+    /// Changes the resource limits of a container that has not stopped, and records the new
+    /// values in its state (`runc update`).
+    pub fn update(&mut self, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(self.refuse(status, "update"));
+        }
+        let mut linux = self.state.spec.linux().clone().unwrap_or_default();
+        let current = linux.resources().clone().unwrap_or_default();
+        let (merged, apply) = cgroups::merge_update(&current, res)?;
+        self.cgroup()?.apply(&apply)?;
+        linux.set_resources(Some(merged));
+        self.state.spec.set_linux(Some(linux));
+        state::save(&self.root, &self.state)?;
+        Ok(())
+    }
+
     /// Freezes every process of the container.
     pub fn pause(&self) -> Result<()> {
         let status = self.status();

@@ -341,6 +341,72 @@ fn pids_limit_stops_a_fork_bomb() {
 }
 
 #[test]
+fn update_changes_limits_of_a_running_container() {
+    if !can_run() {
+        return;
+    }
+    let mut env = Env::new();
+    let id = env.id("update");
+    env.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    env.write_config(&["sleep", "100"]);
+    ok(&env.create(&id, &[]), "create");
+    ok(&env.rt(&["start", &id]), "start");
+    // Two forks work under the first limit.
+    let forks = "sleep 1 & sleep 1 & wait && echo forked";
+    let o = env.rt(&["exec", &id, "sh", "-c", forks]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "forked\n",
+        "{}",
+        stderr(&o)
+    );
+
+    ok(
+        &env.rt(&["update", &id, "--pids-limit", "3", "--memory", "48m"]),
+        "update",
+    );
+    let file = |ctl: &str, name: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/berth/{id}/{name}")).unwrap()
+    };
+    assert_eq!(file("pids", "pids.max"), "3\n");
+    assert_eq!(file("memory", "memory.limit_in_bytes"), "50331648\n");
+    // init and the exec'd shell leave room for one fork: the others are refused.
+    let o = env.rt(&["exec", &id, "sh", "-c", forks]);
+    assert!(stderr(&o).contains("fork"), "{}", stderr(&o));
+    // The state keeps the new values.
+    let st = std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap();
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["spec"]["linux"]["resources"]["pids"]["limit"], 3);
+    assert_eq!(
+        st["spec"]["linux"]["resources"]["memory"]["limit"],
+        50331648
+    );
+
+    // --resources from stdin raises the limit again.
+    let mut c = env.cmd(&["update", "--resources", "-", &id]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), br#"{"pids": {"limit": 10}}"#)
+        .unwrap();
+    ok(&child.wait_with_output().unwrap(), "update --resources -");
+    let o = env.rt(&["exec", &id, "sh", "-c", forks]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "forked\n",
+        "{}",
+        stderr(&o)
+    );
+
+    let bad = env.rt(&["update", &id, "--memory", "lots"]);
+    assert_eq!(bad.status.code(), Some(2));
+    ok(&env.rt(&["delete", "--force", &id]), "delete --force");
+    let gone = env.rt(&["update", &id, "--pids-limit", "5"]);
+    assert!(!gone.status.success());
+}
+
+#[test]
 fn pause_freezes_and_resume_thaws() {
     if !can_run() {
         return;

@@ -76,6 +76,59 @@ pub trait Manager {
     fn remove(&self) -> Result<(), CgroupError>;
 }
 
+/// For `update`: the container's resources with `update`'s fields laid over them, and what to
+/// write, which is the merged memory, cpu, pids and blockIO sections the update touches (so a
+/// lone new cpu period keeps the quota, as v2's `cpu.max` needs both). Other sections are not
+/// changed by `update` (as with runc) and are left out with a warning.
+pub fn merge_update(
+    current: &LinuxResources,
+    update: &LinuxResources,
+) -> Result<(LinuxResources, LinuxResources), CgroupError> {
+    fn lay_over(base: &mut serde_json::Value, over: serde_json::Value) {
+        match (base, over) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+                for (k, v) in o {
+                    if !v.is_null() {
+                        lay_over(b.entry(k).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+            (b, o) => *b = o,
+        }
+    }
+    let invalid = |e: serde_json::Error| CgroupError::Invalid {
+        field: "resources".into(),
+        message: e.to_string(),
+    };
+    let mut merged = serde_json::to_value(current).map_err(invalid)?;
+    lay_over(&mut merged, serde_json::to_value(update).map_err(invalid)?);
+    let merged: LinuxResources = serde_json::from_value(merged).map_err(invalid)?;
+    if update.devices().is_some()
+        || update.hugepage_limits().is_some()
+        || update.network().is_some()
+        || update.rdma().is_some()
+        || update.unified().is_some()
+    {
+        tracing::warn!(
+            "update changes memory, cpu, pids and blockIO only; other sections are ignored"
+        );
+    }
+    let mut apply = LinuxResources::default();
+    if update.memory().is_some() {
+        apply.set_memory(*merged.memory());
+    }
+    if update.cpu().is_some() {
+        apply.set_cpu(merged.cpu().clone());
+    }
+    if update.pids().is_some() {
+        apply.set_pids(*merged.pids());
+    }
+    if update.block_io().is_some() {
+        apply.set_block_io(merged.block_io().clone());
+    }
+    Ok((merged, apply))
+}
+
 /// The cgroup manager of one container, v1 or v2 depending on the host.
 #[derive(Debug, Clone)]
 pub enum CgroupManager {

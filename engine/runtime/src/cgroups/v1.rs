@@ -253,10 +253,11 @@ impl V1Manager {
     }
 
     fn apply_devices(&self, res: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(dir) = self.dir("devices") else {
+        // No rules (as in an `update`) leaves the cgroup's list as it is.
+        let (Some(dir), Some(rules)) = (self.dir("devices"), res.devices()) else {
             return Ok(());
         };
-        for rule in res.devices().iter().flatten() {
+        for rule in rules {
             let file = if rule.allow() {
                 "devices.allow"
             } else {

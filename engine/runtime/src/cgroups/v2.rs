@@ -342,6 +342,37 @@ mod tests {
     }
 
     #[test]
+    fn update_writes_only_what_it_changes_and_keeps_the_rest() {
+        let (t, m) = fake();
+        m.create().unwrap();
+        let r = |p: &str| std::fs::read_to_string(t.path().join(p)).unwrap();
+        let res = |v: serde_json::Value| -> LinuxResources { serde_json::from_value(v).unwrap() };
+        let current = res(serde_json::json!({
+            "memory": {"limit": 104857600},
+            "cpu": {"quota": 20000, "period": 100000},
+            "pids": {"limit": 50},
+            "devices": [{"allow": false, "access": "rwm"}],
+        }));
+        m.apply(&current).unwrap();
+        std::fs::write(t.path().join("berth/c2/memory.max"), "untouched").unwrap();
+        let update = res(serde_json::json!({"cpu": {"period": 50000}, "pids": {"limit": 5}}));
+        let (merged, apply) = crate::cgroups::merge_update(&current, &update).unwrap();
+        m.apply(&apply).unwrap();
+        // v2's cpu.max takes quota and period together: the quota survives a new period.
+        assert_eq!(r("berth/c2/cpu.max"), "20000 50000");
+        assert_eq!(r("berth/c2/pids.max"), "5");
+        assert_eq!(r("berth/c2/memory.max"), "untouched");
+        let want = res(serde_json::json!({
+            "memory": {"limit": 104857600},
+            "cpu": {"quota": 20000, "period": 50000},
+            "pids": {"limit": 5},
+            "devices": [{"allow": false, "access": "rwm"}],
+        }));
+        assert_eq!(merged, want);
+        assert!(apply.devices().is_none() && apply.memory().is_none());
+    }
+
+    #[test]
     fn swap_below_limit_rejected() {
         let (_t, m) = fake();
         m.create().unwrap();

@@ -78,6 +78,14 @@ pub enum Cmd {
     Resume { id: String },
     /// Print resource usage.
     Events { id: String, stats: bool },
+    /// Change the resource limits of a container.
+    Update {
+        id: String,
+        /// LinuxResources JSON file, `-` for stdin; the flags are ignored when given (as runc).
+        resources: Option<String>,
+        /// The flags as a LinuxResources JSON object.
+        flags: serde_json::Value,
+    },
     /// Write a default config.json.
     Spec { bundle: PathBuf },
     /// Print the features document.
@@ -144,6 +152,101 @@ const EXEC_OPTS: &[Opt] = &[
     Opt("pid-file", None, true),
     Opt("no-new-privs", None, false),
 ];
+
+/// `update`'s flags: (option, JSON section, JSON field, value kind).
+const UPDATE_FLAGS: &[(&str, &str, &str, Kind)] = &[
+    ("memory", "memory", "limit", Kind::Bytes),
+    ("memory-reservation", "memory", "reservation", Kind::Bytes),
+    ("memory-swap", "memory", "swap", Kind::Bytes),
+    ("kernel-memory", "memory", "kernel", Kind::Bytes),
+    ("kernel-memory-tcp", "memory", "kernelTCP", Kind::Bytes),
+    ("cpu-share", "cpu", "shares", Kind::Unsigned),
+    ("cpu-shares", "cpu", "shares", Kind::Unsigned),
+    ("cpu-period", "cpu", "period", Kind::Unsigned),
+    ("cpu-quota", "cpu", "quota", Kind::Signed),
+    ("cpu-rt-period", "cpu", "realtimePeriod", Kind::Unsigned),
+    ("cpu-rt-runtime", "cpu", "realtimeRuntime", Kind::Signed),
+    ("cpuset-cpus", "cpu", "cpus", Kind::Text),
+    ("cpuset-mems", "cpu", "mems", Kind::Text),
+    ("pids-limit", "pids", "limit", Kind::Signed),
+    ("blkio-weight", "blockIO", "weight", Kind::Unsigned),
+];
+
+/// How an `update` flag's value is read.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A byte count with an optional binary unit (`512m`, `1g`), or -1 for unlimited.
+    Bytes,
+    Unsigned,
+    Signed,
+    Text,
+}
+
+const UPDATE_OPTS: &[Opt] = &[
+    Opt("resources", Some('r'), true),
+    Opt("memory", Some('m'), true),
+    Opt("memory-reservation", None, true),
+    Opt("memory-swap", None, true),
+    Opt("kernel-memory", None, true),
+    Opt("kernel-memory-tcp", None, true),
+    Opt("cpu-share", None, true),
+    Opt("cpu-shares", None, true),
+    Opt("cpu-period", None, true),
+    Opt("cpu-quota", None, true),
+    Opt("cpu-rt-period", None, true),
+    Opt("cpu-rt-runtime", None, true),
+    Opt("cpuset-cpus", None, true),
+    Opt("cpuset-mems", None, true),
+    Opt("pids-limit", None, true),
+    Opt("blkio-weight", None, true),
+];
+
+/// Reads a size as runc's `update` does: a number, an optional k/m/g/t/p unit (powers of
+/// 1024, optional trailing `b`/`ib`), or -1 for unlimited.
+pub fn parse_bytes(v: &str) -> Option<i64> {
+    if v == "-1" {
+        return Some(-1);
+    }
+    let t = v.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, shift) = match t.char_indices().last()? {
+        (i, 'k') => (&t[..i], 10),
+        (i, 'm') => (&t[..i], 20),
+        (i, 'g') => (&t[..i], 30),
+        (i, 't') => (&t[..i], 40),
+        (i, 'p') => (&t[..i], 50),
+        _ => (t, 0),
+    };
+    let num = num.trim();
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let bytes = n * (1u64 << shift) as f64;
+    (bytes <= i64::MAX as f64).then_some(bytes as i64)
+}
+
+fn update_flags(m: &Matches) -> Result<serde_json::Value, UsageError> {
+    let mut out = serde_json::Map::new();
+    for (flag, section, field, kind) in UPDATE_FLAGS {
+        let Some(v) = m.value(flag) else { continue };
+        let bad = || usage(format!("--{flag}: invalid value {v:?}"));
+        let value = match kind {
+            Kind::Bytes => serde_json::Value::from(parse_bytes(&v).ok_or_else(bad)?),
+            Kind::Unsigned => serde_json::Value::from(v.parse::<u64>().map_err(|_| bad())?),
+            Kind::Signed => serde_json::Value::from(v.parse::<i64>().map_err(|_| bad())?),
+            Kind::Text => serde_json::Value::from(v.clone()),
+        };
+        if let serde_json::Value::Object(sec) = out
+            .entry(section.to_string())
+            .or_insert_with(|| serde_json::json!({}))
+        {
+            sec.insert(field.to_string(), value);
+        }
+    }
+    Ok(serde_json::Value::Object(out))
+}
 
 const ID: &[&str] = &["ID"];
 
@@ -224,6 +327,12 @@ const COMMANDS: &[CmdSpec] = &[
         trailing: false,
     },
     CmdSpec {
+        name: "update",
+        opts: UPDATE_OPTS,
+        positionals: ID,
+        trailing: false,
+    },
+    CmdSpec {
         name: "spec",
         opts: &[Opt("bundle", Some('b'), true)],
         positionals: &[],
@@ -254,6 +363,10 @@ Commands:
   ps ID [-f|--format table|json]
   list [-f|--format table|json] [-q|--quiet]
   pause ID                  resume ID                 events ID --stats
+  update ID [-r|--resources FILE|-] [-m|--memory N] [--memory-reservation N]
+          [--memory-swap N] [--kernel-memory N] [--kernel-memory-tcp N] [--cpu-share N]
+          [--cpu-period N] [--cpu-quota N] [--cpu-rt-period N] [--cpu-rt-runtime N]
+          [--cpuset-cpus LIST] [--cpuset-mems LIST] [--pids-limit N] [--blkio-weight N]
   spec [-b|--bundle DIR]    features
 
 Global options (anywhere on the line):
@@ -504,6 +617,11 @@ fn command(name: &str, m: &mut Matches) -> Result<Cmd, UsageError> {
             stats: m.flag("stats"),
             id: m.id(),
         },
+        "update" => Cmd::Update {
+            resources: m.value("resources"),
+            flags: update_flags(m)?,
+            id: m.id(),
+        },
         "spec" => Cmd::Spec { bundle: m.bundle() },
         _ => Cmd::Features,
     })
@@ -601,6 +719,47 @@ mod tests {
             panic!("not list");
         };
         assert_eq!((format.as_str(), quiet), ("json", true));
+    }
+
+    #[test]
+    fn update_flags_become_linux_resources() {
+        let Cmd::Update {
+            id,
+            resources,
+            flags,
+        } = cli("update --memory 64m c1 --pids-limit 10 --cpu-quota -1 --cpuset-cpus 0-1 --blkio-weight 300").cmd
+        else {
+            panic!("not update");
+        };
+        assert_eq!((id.as_str(), resources), ("c1", None));
+        assert_eq!(
+            flags,
+            serde_json::json!({
+                "memory": {"limit": 64i64 << 20},
+                "pids": {"limit": 10},
+                "cpu": {"quota": -1, "cpus": "0-1"},
+                "blockIO": {"weight": 300},
+            })
+        );
+        let Cmd::Update { resources, .. } = cli("update -r - c1").cmd else {
+            panic!("not update");
+        };
+        assert_eq!(resources.as_deref(), Some("-"));
+        assert!(err("update c1 --memory lots").contains("--memory"));
+        assert!(err("update c1 --cpu-period -5").contains("--cpu-period"));
+        for (text, bytes) in [
+            ("1024", 1024),
+            ("-1", -1),
+            ("1k", 1024),
+            ("1KiB", 1024),
+            ("2MB", 2 << 20),
+            ("1.5g", 3 << 29),
+        ] {
+            assert_eq!(parse_bytes(text), Some(bytes), "{text}");
+        }
+        for bad in ["", "m", "-2", "1x", "1 2"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
     }
 
     #[test]

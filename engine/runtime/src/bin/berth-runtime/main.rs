@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use berth_runtime::oci_spec::runtime::{Process, Spec};
+use berth_runtime::oci_spec::runtime::{LinuxResources, Process, Spec};
 use berth_runtime::{Container, ContainerBuilder, ExecOptions, Status, sys};
 mod cli;
 
@@ -397,6 +397,28 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{v}");
             Ok(0)
         }
+        Cmd::Update {
+            id,
+            resources,
+            flags,
+        } => {
+            let res: LinuxResources = match resources.as_deref() {
+                Some("-") => {
+                    let mut text = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut text)
+                        .context("read resources from stdin")?;
+                    decode("stdin", &text, "resources")?
+                }
+                Some(path) => {
+                    let text = std::fs::read(path).with_context(|| format!("read {path}"))?;
+                    decode(path, &text, "resources")?
+                }
+                None => serde_json::from_value(flags).context("update flags")?,
+            };
+            let mut c = Container::load(&root, &id)?;
+            c.update(&res)?;
+            Ok(0)
+        }
         Cmd::Spec { bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -419,13 +441,12 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn load_process(path: &Path) -> Result<Process> {
     let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: invalid process at `{}`: {}",
-            path.display(),
-            e.path(),
-            e.inner()
-        )
-    })
+    decode(&path.display().to_string(), &text, "process")
+}
+
+/// Decodes JSON naming the path of the first bad field.
+fn decode<T: serde::de::DeserializeOwned>(source: &str, text: &[u8], what: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| anyhow::anyhow!("{source}: invalid {what} at `{}`: {}", e.path(), e.inner()))
 }
