@@ -381,6 +381,42 @@ fn add_from_a_url_keeps_last_modified_and_caches_by_content() {
     let again = eng.images.build(&opts, rt.handle()).unwrap();
     assert_eq!(again.image.id, r.image.id);
     assert_eq!(again.executed_steps, 0);
+
+    // --checksum: the right sha256 passes, a wrong one fails naming both, a local source
+    // with a checksum is refused, COPY has no such flag.
+    let right = berth_engine::image::digest::Digest::of(b"downloaded\n");
+    let wrong = berth_engine::image::digest::Digest::of(b"other");
+    fs::write(ctx.join("local.txt"), "l").unwrap();
+    for (text, want_err) in [
+        (format!("ADD --checksum={right} {url}/c.txt /c.txt"), None),
+        (
+            format!("ADD --checksum={wrong} {url}/c.txt /c.txt"),
+            Some(format!("expected {wrong}, got {right}")),
+        ),
+        (
+            format!("ADD --checksum=md5:abc {url}/c.txt /c.txt"),
+            Some("invalid checksum".to_string()),
+        ),
+        (
+            format!("ADD --checksum={right} local.txt /l.txt"),
+            Some("non-HTTP(S) sources".to_string()),
+        ),
+        (
+            format!("COPY --checksum={right} local.txt /l.txt"),
+            Some("unknown flag: --checksum".to_string()),
+        ),
+    ] {
+        dockerfile(&ctx, &format!("FROM scratch\n{text}\n"));
+        match (eng.images.build(&opts, rt.handle()), want_err) {
+            (Ok(r), None) => {
+                let f = find(&eng, &r.image, "c.txt").unwrap();
+                assert_eq!(fs::read(f).unwrap(), b"downloaded\n");
+            }
+            (Err(e), Some(w)) => assert!(e.to_string().contains(&w), "{text}: {e}"),
+            (Ok(_), Some(w)) => panic!("{text}: built, expected an error with {w:?}"),
+            (Err(e), None) => panic!("{text}: {e}"),
+        }
+    }
 }
 
 #[test]
@@ -416,4 +452,38 @@ fn run_on_an_image_of_a_hundred_layers() {
     assert_eq!(read(&eng, &r.image, "seen"), "0\n99\n");
     assert_eq!(read(&eng, &r.image, "list").lines().count(), 100);
     assert_clean(&eng, &log.lock().unwrap());
+}
+
+#[test]
+fn add_chown_resolves_names_from_the_image() {
+    let eng = Engine::new(None);
+    busybox(&eng, "bb:chown");
+    let ctx = eng.dir.path().join("ctx");
+    dockerfile(
+        &ctx,
+        "FROM bb:chown\nADD --chown=app:extra f.txt /a.txt\nADD --chown=app f.txt /b.txt\n\
+         ADD --chown=7:8 f.txt /c.txt\n",
+    );
+    fs::write(ctx.join("f.txt"), "F").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = BuildOptions {
+        context: ctx.clone(),
+        ..Default::default()
+    };
+    let r = eng.images.build(&opts, rt.handle()).unwrap();
+    for (p, ids) in [
+        ("a.txt", (1000, 2000)),
+        ("b.txt", (1000, 1000)),
+        ("c.txt", (7, 8)),
+    ] {
+        let m = fs::symlink_metadata(find(&eng, &r.image, p).unwrap()).unwrap();
+        assert_eq!((m.uid(), m.gid()), ids, "{p}");
+    }
+    dockerfile(&ctx, "FROM bb:chown\nADD --chown=ghost f.txt /d.txt\n");
+    let e = eng
+        .images
+        .build(&opts, rt.handle())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ghost"), "{e}");
 }

@@ -785,6 +785,18 @@ impl ImageService {
             .map_err(|e| step_err(step, e))?;
             content.update(body.as_bytes());
         }
+        let checksum = match &c.checksum {
+            Some(w) => {
+                let w = process_word(w, esc, &lookup).map_err(|e| step_err(step, e))?;
+                Some(Digest::parse(&w).map_err(|_| {
+                    step_err(
+                        step,
+                        format!("invalid checksum {w:?}: expected sha256:<64 hex digits>"),
+                    )
+                })?)
+            }
+            None => None,
+        };
         let heredoc_names: Vec<&str> = c.heredocs.iter().map(|h| h.name.as_str()).collect();
         for s in &c.sources {
             if let Some(n) = s.strip_prefix("<<") {
@@ -801,6 +813,15 @@ impl ImageService {
                     // Downloaded, never extracted; mode 0600 unless --chmod, as Docker does.
                     let (data, mtime) =
                         super::url::fetch(&st.rt, &w).map_err(|e| step_err(step, e))?;
+                    if let Some(want) = &checksum {
+                        let got = Digest::of(&data);
+                        if &got != want {
+                            return Err(step_err(
+                                step,
+                                format!("digest mismatch for {w}: expected {want}, got {got}"),
+                            ));
+                        }
+                    }
                     content.update(w.as_bytes());
                     content.update(&data);
                     let target = if dest_is_dir {
@@ -818,6 +839,12 @@ impl ImageService {
                         })
                         .map_err(|e| step_err(step, e))?;
                     continue;
+                }
+                if checksum.is_some() {
+                    return Err(step_err(
+                        step,
+                        format!("checksum can't be specified for non-HTTP(S) sources: {w}"),
+                    ));
                 }
                 let rel = w
                     .trim_start_matches('/')

@@ -50,6 +50,8 @@ pub struct CopyArgs {
     pub chmod: Option<String>,
     /// `--link`.
     pub link: bool,
+    /// `--checksum=sha256:<hex>` (ADD of a URL only).
+    pub checksum: Option<String>,
     /// Heredoc sources.
     pub heredocs: Vec<Heredoc>,
 }
@@ -532,7 +534,9 @@ fn parse_instruction(
                     "chown" => a.chown = Some(v),
                     "chmod" => a.chmod = Some(v),
                     "link" => a.link = v.is_empty() || v == "true",
-                    "exclude" | "parents" | "keep-git-dir" | "checksum" => {}
+                    "checksum" if kw == "ADD" => a.checksum = Some(v),
+                    "exclude" | "parents" => {}
+                    "keep-git-dir" if kw == "ADD" => {}
                     other => return Err(err(line, format!("unknown flag: --{other}"))),
                 }
             }
