@@ -729,3 +729,179 @@ fn service_logs_come_from_every_node_through_any_manager() {
     });
     assert_eq!(per.len(), 2, "{per:?}");
 }
+
+/// Files below `dir` whose bytes contain `needle`, skipping mount points below it (the
+/// worker's tmpfs of task files and container root filesystems).
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .collect();
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if !mounts.contains(&p.to_string_lossy().as_ref()) {
+                    stack.push(p);
+                }
+            } else if ft.is_file()
+                && let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_and_configs_reach_only_the_tasks_that_use_them() {
+    // h0 makes the cluster (and its data key), h1 joins as a manager and must fetch the key
+    // before it can seal or open anything, h2 is the worker that runs the task.
+    let c = swarm(3, 2);
+    let (h0, h1, h2) = (&c.hosts[0], &c.hosts[1], &c.hosts[2]);
+    let secret_value = "hunter2-a8f3c1e9d2";
+    let file = |name: &str, body: &str| {
+        let p = h0.dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let id = h0.docker_ok(&[
+        "secret",
+        "create",
+        "-l",
+        "tier=db",
+        "db",
+        &file("db.txt", secret_value),
+    ]);
+    assert_eq!(id.trim().len(), 25, "{id}");
+    Cluster::wait_for(20, "h1 to hold the data key", || {
+        let o = h1.docker(&["config", "create", "app", &file("app.conf", "port=80\n")]);
+        o.status.success().then_some(())
+    });
+    let ls = h1.docker_ok(&["secret", "ls", "--format", "{{.Name}} {{.Labels}}"]);
+    assert_eq!(ls.trim(), "db tier=db");
+    // A secret's data is never shown; a config's is.
+    let inspect = h0.docker_ok(&["secret", "inspect", "db"]);
+    assert!(!inspect.contains("\"Data\""), "{inspect}");
+    let data = h0.docker_ok(&[
+        "config",
+        "inspect",
+        "app",
+        "--format",
+        "{{json .Spec.Data}}",
+    ]);
+    assert_eq!(data.trim(), "\"cG9ydD04MAo=\"");
+    // Docker's errors for bad input.
+    let dup = h1.docker(&["secret", "create", "db", &file("x.txt", "x")]);
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("secret db already exists"),
+        "{dup:?}"
+    );
+    let big = h0.docker(&[
+        "secret",
+        "create",
+        "big",
+        &file("big.txt", &"x".repeat(600 * 1024)),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&big.stderr)
+            .contains("secret data must be larger than 0 and less than 512000 bytes"),
+        "{big:?}"
+    );
+    let missing = h0.docker(&[
+        "service", "create", "--secret", "nope", IMAGE, "sleep", "300",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("secret not found: nope"),
+        "{missing:?}"
+    );
+
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "vault",
+        "--constraint",
+        "node.role==worker",
+        "--secret",
+        "db",
+        "--secret",
+        "source=db,target=/etc/db.pass,uid=100,gid=101,mode=0400",
+        "--config",
+        "source=app,target=/etc/app.conf",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    wait_running(&c, 0, "vault", 1, 60);
+    let cid = h2.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=com.docker.swarm.service.name=vault",
+    ]);
+    let cid = cid.trim();
+    assert!(!cid.is_empty(), "the task runs on the worker");
+    let cat = |path: &str| h2.docker_ok(&["exec", cid, "cat", path]);
+    assert_eq!(cat("/run/secrets/db"), secret_value);
+    assert_eq!(cat("/etc/db.pass"), secret_value);
+    assert_eq!(cat("/etc/app.conf"), "port=80\n");
+    let modes = h2.docker_ok(&[
+        "exec",
+        cid,
+        "stat",
+        "-c",
+        "%a %u %g",
+        "/run/secrets/db",
+        "/etc/db.pass",
+    ]);
+    assert_eq!(modes, "444 0 0\n400 100 101\n");
+
+    // The data is sealed in the managers' Raft stores and on no node's disk; nodes without a
+    // task that uses it never received it.
+    for h in &c.hosts {
+        let found = files_containing(&h.dir, secret_value.as_bytes())
+            .into_iter()
+            .filter(|p| !p.ends_with("db.txt") && !p.ends_with("x.txt"))
+            .collect::<Vec<_>>();
+        assert!(found.is_empty(), "secret data on disk: {found:?}");
+    }
+    for h in [h0, h1] {
+        let files = h.dir.join("root/swarm/task-files");
+        let n = std::fs::read_dir(&files).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(n, 0, "a node without the task holds task files");
+    }
+
+    let rm = h1.docker(&["secret", "rm", "db"]);
+    assert!(
+        String::from_utf8_lossy(&rm.stderr)
+            .contains("secret 'db' is in use by the following service: vault"),
+        "{rm:?}"
+    );
+    h0.docker_ok(&["service", "rm", "vault"]);
+    Cluster::wait_for(30, "the task's container and files to go", || {
+        let ps = h2.docker_ok(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=com.docker.swarm.service.name=vault",
+        ]);
+        let files = h2.dir.join("root/swarm/task-files");
+        let n = std::fs::read_dir(&files).map(|d| d.count()).unwrap_or(0);
+        (ps.trim().is_empty() && n == 0).then_some(())
+    });
+    h1.docker_ok(&["secret", "rm", "db"]);
+    h0.docker_ok(&["config", "rm", "app"]);
+    assert_eq!(h0.docker_ok(&["secret", "ls", "-q"]).trim(), "");
+    assert_eq!(h1.docker_ok(&["config", "ls", "-q"]).trim(), "");
+}

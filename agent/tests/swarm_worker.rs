@@ -32,6 +32,10 @@ fn client(d: &Berthd) -> Client {
     Client::new(Host::Unix(d.sock.clone()), None).unwrap()
 }
 
+fn executor(d: &Berthd) -> Executor {
+    Executor::new(client(d), NODE.into(), d.dir.path().join("task-files"))
+}
+
 fn task(id: &str, service: &str, slot: i64, image: &str, script: &str) -> Task {
     Task {
         id: Some(id.into()),
@@ -104,7 +108,7 @@ async fn converge_until(
 ) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ups = ex.converge(tasks, nets).await;
+        let ups = ex.converge(tasks, nets, &Default::default()).await;
         apply(tasks, seen, ups);
         if done(seen) {
             return;
@@ -133,7 +137,7 @@ fn executor_runs_tasks_through_swarmkit_states() {
     d.docker_ok(&["rmi", &pulled]);
     let rt = rt();
     rt.block_on(async {
-        let ex = Executor::new(client(&d), NODE.into());
+        let ex = executor(&d);
         let mut tasks = vec![
             task("t1", "web", 1, "busybox:latest", "sleep 300"),
             task("t2", "ok", 1, "busybox:latest", "exit 0"),
@@ -176,12 +180,20 @@ fn executor_runs_tasks_through_swarmkit_states() {
         assert!(seen["t5"].err.is_some(), "{:?}", seen["t5"]);
 
         // Nothing more to report when nothing changes.
-        assert!(ex.converge(&tasks, &[]).await.is_empty());
+        assert!(
+            ex.converge(&tasks, &[], &Default::default())
+                .await
+                .is_empty()
+        );
 
         // A new executor (berthd restarted) adopts the containers: nothing is created again
         // and nothing goes backwards.
-        let ex = Executor::new(client(&d), NODE.into());
-        assert!(ex.converge(&tasks, &[]).await.is_empty());
+        let ex = executor(&d);
+        assert!(
+            ex.converge(&tasks, &[], &Default::default())
+                .await
+                .is_empty()
+        );
         let ids = d.docker_ok(&["ps", "-aq", "--filter", "label=com.docker.swarm.task.id=t1"]);
         assert_eq!(ids.lines().count(), 1, "{ids}");
 
@@ -194,16 +206,16 @@ fn executor_runs_tasks_through_swarmkit_states() {
         assert_eq!(seen["t1"].message.as_deref(), Some("shutdown"));
         assert_eq!(inspect(&d, "web.1.t1")["State"]["Running"], false);
         tasks.retain(|t| t.id.as_deref() != Some("t1") && t.id.as_deref() != Some("t2"));
-        ex.converge(&tasks, &[]).await;
+        ex.converge(&tasks, &[], &Default::default()).await;
         assert!(!exists(&d, "web.1.t1"));
         assert!(!exists(&d, "ok.1.t2"));
         assert!(exists(&d, "bad.1.t3"));
 
         // Desired REMOVE removes the container too.
         tasks[1].desired_state = Some(TaskState::REMOVE);
-        ex.converge(&tasks, &[]).await;
+        ex.converge(&tasks, &[], &Default::default()).await;
         assert!(!exists(&d, "pull.1.t4"));
-        ex.converge(&[], &[]).await;
+        ex.converge(&[], &[], &Default::default()).await;
         assert!(!exists(&d, "bad.1.t3"));
     });
 }
@@ -213,7 +225,7 @@ fn executor_networks_resolve_services_by_name() {
     let (_reg, d) = common::daemon_with_busybox();
     let rt = rt();
     rt.block_on(async {
-        let ex = Executor::new(client(&d), NODE.into());
+        let ex = executor(&d);
         let net = Network {
             id: Some("swarmnet000000000000000001".into()),
             name: Some("st_backend".into()),
@@ -249,7 +261,7 @@ fn executor_networks_resolve_services_by_name() {
         d.docker_ok(&["exec", "st_db.1.n2", "ping", "-c1", "-W2", "st_web"]);
 
         // No task uses it any more: the network goes with the containers.
-        ex.converge(&[], &nets).await;
+        ex.converge(&[], &nets, &Default::default()).await;
         assert!(!exists(&d, "st_web.1.n1"));
         assert!(
             !d.docker(&["network", "inspect", "st_backend"])
@@ -375,7 +387,7 @@ fn session_runs_assignments_reports_and_fails_over() {
             },
             role: None,
         };
-        let worker = tokio::spawn(run(cfg, Executor::new(client(&d), NODE.into()), stop_rx));
+        let worker = tokio::spawn(run(cfg, executor(&d), stop_rx));
 
         wait_for(&script, "s1 running at manager 1", |s| {
             s.statuses.get("s1").and_then(|t| t.state) == Some(TaskState::RUNNING)
@@ -460,7 +472,7 @@ fn executor_waits_for_health() {
     let (_reg, d) = common::daemon_with_busybox();
     let rt = rt();
     rt.block_on(async {
-        let ex = Executor::new(client(&d), NODE.into());
+        let ex = executor(&d);
         let mut tasks = vec![
             with_health(
                 task("h1", "good", 1, "busybox:latest", "sleep 300"),
@@ -496,7 +508,100 @@ fn executor_waits_for_health() {
         )
         .await;
         assert_eq!(seen["h2"].err.as_deref(), Some("task: unhealthy container"));
-        ex.converge(&[], &[]).await;
+        ex.converge(&[], &[], &Default::default()).await;
         assert!(!exists(&d, "good.1.h1"));
     });
+}
+
+#[test]
+fn executor_gives_tasks_their_secret_and_config_files_from_memory() {
+    use berth_orchestrator::swarm::secrets::DataKind;
+    let (_reg, d) = common::daemon_with_busybox();
+    let rt = rt();
+    rt.block_on(async {
+        let ex = executor(&d);
+        let mut t = task("sec1", "vault", 1, "busybox:latest", "sleep 300");
+        let c = t.spec.as_mut().unwrap().container_spec.as_mut().unwrap();
+        c.secrets = Some(
+            serde_json::from_value(serde_json::json!([
+                {"SecretID": "s1", "SecretName": "db", "File": {"Name": "db", "UID": "0", "GID": "0", "Mode": 292}},
+                {"SecretID": "s2", "SecretName": "tls", "File": {"Name": "/etc/tls.key", "UID": "100", "GID": "101", "Mode": 256}}
+            ]))
+            .unwrap(),
+        );
+        c.configs = Some(
+            serde_json::from_value(serde_json::json!([
+                {"ConfigID": "c1", "ConfigName": "app", "File": {"Name": "app.conf", "UID": "0", "GID": "0", "Mode": 292}}
+            ]))
+            .unwrap(),
+        );
+        let data: berth_agent::swarm::worker::files::DataSet = HashMap::from([
+            ((DataKind::Secret, "s1".to_string()), b"hunter2".to_vec()),
+            ((DataKind::Secret, "s2".to_string()), b"-----KEY-----".to_vec()),
+            ((DataKind::Config, "c1".to_string()), b"port=80\n".to_vec()),
+        ]);
+        // A task whose data did not arrive is rejected with the name of what is missing.
+        let mut lacking = task("sec2", "lacking", 1, "busybox:latest", "sleep 300");
+        lacking.spec = t.spec.clone();
+        let mut tasks = vec![t, lacking];
+        let partial: berth_agent::swarm::worker::files::DataSet = data
+            .iter()
+            .filter(|(k, _)| k.1 != "s2")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut seen = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while state_of(&seen, "sec1") != Some(TaskState::RUNNING) {
+            assert!(Instant::now() < deadline, "timed out: {seen:#?}");
+            // sec2 only ever sees the partial set.
+            let ups = ex.converge(&tasks[..1], &[], &data).await;
+            apply(&mut tasks, &mut seen, ups);
+            let ups = ex.converge(&tasks, &[], &partial).await;
+            apply(&mut tasks, &mut seen, ups);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(state_of(&seen, "sec2"), Some(TaskState::REJECTED));
+        assert_eq!(
+            seen["sec2"].err.as_deref(),
+            Some("secret tls is not available on this node")
+        );
+        let name = "vault.1.sec1";
+        let show = |path: &str| d.docker_ok(&["exec", name, "cat", path]);
+        assert_eq!(show("/run/secrets/db"), "hunter2");
+        assert_eq!(show("/etc/tls.key"), "-----KEY-----");
+        assert_eq!(show("/app.conf"), "port=80\n");
+        let modes = d.docker_ok(&[
+            "exec",
+            name,
+            "stat",
+            "-c",
+            "%a %u %g",
+            "/run/secrets/db",
+            "/etc/tls.key",
+        ]);
+        assert_eq!(modes, "444 0 0\n400 100 101\n");
+        let write = d.docker(&["exec", name, "sh", "-c", "echo x > /run/secrets/db"]);
+        assert!(!write.status.success(), "secret file is writable");
+        // The files are on a tmpfs of their own, never on the root's disk.
+        let files = d.dir.path().join("task-files");
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(files.to_str().unwrap()))
+            .expect("task-files is a mount point");
+        assert!(line.contains(" - tmpfs "), "{line}");
+        // The task goes: its files go with it.
+        ex.converge(&[], &[], &data).await;
+        assert!(!exists(&d, name));
+        assert_eq!(std::fs::read_dir(&files).unwrap().count(), 0);
+        ex.remove_all().await;
+        assert!(!mountinfo_has(&files));
+    });
+}
+
+fn mountinfo_has(path: &std::path::Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(path.to_str().unwrap()))
 }

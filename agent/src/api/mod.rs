@@ -7,6 +7,7 @@ pub mod containers;
 pub mod images;
 pub mod networks;
 pub mod progress;
+pub mod secrets;
 pub mod stream;
 pub mod swarm;
 pub mod system;
@@ -504,6 +505,7 @@ pub fn router(state: AppState) -> Router {
         .merge(volumes::routes())
         .merge(networks::routes())
         .merge(swarm::routes())
+        .merge(secrets::routes())
         .merge(berth_v1::routes())
         .fallback(page_not_found)
         .with_state(state)

@@ -43,10 +43,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/services/{id}/update", post(service_update))
         .route("/services/{id}/logs", get(service_logs))
-        .route("/secrets", get(secret_list))
-        .route("/configs", get(secret_list))
-        .route("/secrets/create", post(secret_create))
-        .route("/configs/create", post(secret_create))
         .route("/tasks", get(task_list))
         .route("/tasks/{id}", get(task_inspect))
         .route("/tasks/{id}/logs", get(task_logs))
@@ -68,7 +64,7 @@ const NOT_MANAGER: &str = "This node is not a swarm manager. Use \"docker swarm 
 const WORKER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 
 /// The manager, or Docker's 503 for workers and nodes outside a swarm.
-async fn manager(s: &AppState) -> ApiResult<Manager> {
+pub(super) async fn manager(s: &AppState) -> ApiResult<Manager> {
     if let Some(m) = s.swarm.manager().await {
         return Ok(m);
     }
@@ -80,7 +76,7 @@ async fn manager(s: &AppState) -> ApiResult<Manager> {
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg))
 }
 
-fn version_param(p: &Params) -> ApiResult<u64> {
+pub(super) fn version_param(p: &Params) -> ApiResult<u64> {
     let v = p.get("version").unwrap_or_default();
     v.parse()
         .map_err(|_| ApiError::bad_request(format!("invalid version '{v}'")))
@@ -157,7 +153,11 @@ async fn unlock_key(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "UnlockKey": "" })))
 }
 
-fn label_match(f: &Filters, key: &str, labels: Option<&HashMap<String, String>>) -> bool {
+pub(super) fn label_match(
+    f: &Filters,
+    key: &str,
+    labels: Option<&HashMap<String, String>>,
+) -> bool {
     let empty = HashMap::new();
     let labels = labels.unwrap_or(&empty);
     f.get(key).iter().all(|want| match want.split_once('=') {
@@ -166,7 +166,7 @@ fn label_match(f: &Filters, key: &str, labels: Option<&HashMap<String, String>>)
     })
 }
 
-fn any_prefix(values: &[String], id: &str) -> bool {
+pub(super) fn any_prefix(values: &[String], id: &str) -> bool {
     values.is_empty() || values.iter().any(|v| id.starts_with(v.as_str()))
 }
 
@@ -455,19 +455,6 @@ async fn stream_logs(
 
 /// `GET /secrets`, `GET /configs`: the store keeps none yet, so the list is empty (which lets
 /// `docker stack rm` and dashboards work); creating one is refused plainly.
-async fn secret_list(State(s): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
-    manager(&s).await?;
-    Ok(Json(Vec::new()))
-}
-
-async fn secret_create(State(s): State<AppState>) -> ApiResult<StatusCode> {
-    manager(&s).await?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "secrets and configs are not supported by this Berth version yet",
-    ))
-}
-
 async fn task_list(State(s): State<AppState>, p: Params) -> ApiResult<Json<Vec<Task>>> {
     let m = manager(&s).await?;
     let f = p.filters()?;

@@ -212,6 +212,11 @@ impl SwarmNode {
         }))
     }
 
+    /// The tmpfs of the tasks' secret and config files.
+    fn files_dir(&self) -> PathBuf {
+        self.0.dir.join("task-files")
+    }
+
     fn description(&self) -> NodeDescription {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
@@ -355,7 +360,7 @@ impl SwarmNode {
         let client = berth_client::Client::new(berth_client::Host::Unix(socket), None)
             .map_err(|e| SwarmError::Invalid(e.to_string()))?;
         let http = tls::client(ca, Some(cert)).map_err(ManagerError::from)?;
-        let executor = worker::Executor::new(client, saved.node_id.clone());
+        let executor = worker::Executor::new(client, saved.node_id.clone(), self.files_dir());
         let cfg = worker::SessionConfig {
             node_id: saved.node_id.clone(),
             managers: saved.managers.clone(),
@@ -601,7 +606,11 @@ impl SwarmNode {
         // networks (a manager would never tell it to stop them).
         if let Some(socket) = self.0.socket.get().cloned() {
             match berth_client::Client::new(berth_client::Host::Unix(socket), None) {
-                Ok(client) => worker::Executor::new(client, node_id).remove_all().await,
+                Ok(client) => {
+                    worker::Executor::new(client, node_id, self.files_dir())
+                        .remove_all()
+                        .await
+                }
                 Err(e) => tracing::warn!(error = %e, "leaving: no engine client to remove tasks"),
             }
         }

@@ -8,6 +8,7 @@ pub mod manager;
 pub mod raft;
 pub mod reconcile;
 pub mod scheduler;
+pub mod secrets;
 pub mod sim;
 pub mod state;
 pub mod tls;

@@ -3,6 +3,7 @@
 //! commands to the same state, so nothing here may read the clock or randomness: timestamps and
 //! IDs travel inside the command.
 
+use crate::swarm::secrets::{DataKind, DataObject};
 use bollard_stubs::models::{
     ManagerStatus, Network, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Service,
     ServiceSpec, SwarmSpec, Task, TaskState, TaskStatus,
@@ -25,6 +26,12 @@ pub struct ClusterState {
     /// creates its local part.
     #[serde(default)]
     pub networks: BTreeMap<String, Network>,
+    /// Secrets by ID, their data sealed.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, DataObject>,
+    /// Configs by ID, their data sealed.
+    #[serde(default)]
+    pub configs: BTreeMap<String, DataObject>,
 }
 
 /// The cluster's identity, settings and credentials.
@@ -160,6 +167,31 @@ pub enum Command {
     /// `network rm` of a swarm network; refused while a service uses it.
     RemoveNetwork {
         /// The network.
+        id: String,
+    },
+    /// `secret create` / `config create` (ID chosen and data sealed by the proposer).
+    CreateData {
+        /// Secret or config.
+        kind: DataKind,
+        /// The new object.
+        object: Box<DataObject>,
+    },
+    /// `secret update` / `config update`: only labels may change, guarded by version.
+    UpdateDataLabels {
+        /// Secret or config.
+        kind: DataKind,
+        /// The object.
+        id: String,
+        /// The version the client read.
+        version: u64,
+        /// The new labels.
+        labels: BTreeMap<String, String>,
+    },
+    /// `secret rm` / `config rm`; refused while a service uses the object.
+    RemoveData {
+        /// Secret or config.
+        kind: DataKind,
+        /// The object.
         id: String,
     },
     /// Several requests committed as one log entry, applied in order at the same index.
@@ -495,6 +527,16 @@ impl ClusterState {
                 self.networks.remove(&id);
                 Outcome::Done
             }
+            Command::CreateData { kind, object } => {
+                self.apply_create_data(kind, *object, index, &at)
+            }
+            Command::UpdateDataLabels {
+                kind,
+                id,
+                version: expected,
+                labels,
+            } => self.apply_update_data(kind, &id, expected, labels, index, &at),
+            Command::RemoveData { kind, id } => self.apply_remove_data(kind, &id),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The executor: converges this node's task containers to the manager's assignments through
 //! the Engine API, as swarmkit's container executor does, and reports observed states.
 
+use super::files::{DataSet, TaskFiles};
 use super::spec::{self, Attachment, NETWORK_ID_LABEL, TASK_ID_LABEL, TASK_LABEL};
 use berth_client::{Client, ClientError};
 use berth_orchestrator::swarm::state::{TaskStatusUpdate, task_state_rank};
@@ -70,6 +71,7 @@ struct Inner {
 pub struct Executor {
     client: Client,
     node_id: String,
+    files: TaskFiles,
     inner: Mutex<Inner>,
 }
 
@@ -98,11 +100,13 @@ fn filters(label: &str) -> String {
 }
 
 impl Executor {
-    /// An executor driving the engine behind `client` for node `node_id`.
-    pub fn new(client: Client, node_id: String) -> Self {
+    /// An executor driving the engine behind `client` for node `node_id`, keeping the
+    /// tasks' secret and config files on a tmpfs at `files_dir`.
+    pub fn new(client: Client, node_id: String, files_dir: std::path::PathBuf) -> Self {
         Self {
             client,
             node_id,
+            files: TaskFiles::new(files_dir),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -119,7 +123,12 @@ impl Executor {
 
     /// Converges this node's containers to the assigned tasks and returns the observed-state
     /// changes since the last call (only changes, the newest state per task).
-    pub async fn converge(&self, tasks: &[Task], networks: &[Network]) -> Vec<TaskStatusUpdate> {
+    pub async fn converge(
+        &self,
+        tasks: &[Task],
+        networks: &[Network],
+        data: &DataSet,
+    ) -> Vec<TaskStatusUpdate> {
         let mut inner = self.inner.lock().await;
         // One list per round; a failure here means the engine is not answering: try later.
         let seen = match self.list_task_containers().await {
@@ -141,6 +150,7 @@ impl Executor {
         inner
             .reported
             .retain(|id, _| assigned.contains(id.as_str()));
+        self.files.retain(&assigned);
 
         let Some(attachments) = self.ensure_networks(&mut inner, tasks, networks).await else {
             return Vec::new();
@@ -160,7 +170,7 @@ impl Executor {
                 .cloned()
                 .unwrap_or_else(|| Ok(Vec::new()));
             Some(async move {
-                let next = self.step(t, seen.get(id), &prev, atts).await;
+                let next = self.step(t, seen.get(id), &prev, atts, data).await;
                 (id.to_string(), prev, next)
             })
         });
@@ -193,6 +203,7 @@ impl Executor {
         }
         inner.reported.clear();
         inner.local_networks = None;
+        self.files.remove_all();
         if let Ok(local) = self.list_local_networks().await {
             for name in local.values() {
                 if let Err(e) = self.client.network_remove(name).await {
@@ -348,6 +359,7 @@ impl Executor {
         seen: Option<&Seen>,
         prev: &TaskStatus,
         attachments: Result<Vec<Attachment>, String>,
+        data: &DataSet,
     ) -> Option<TaskStatus> {
         let desired = task.desired_state.unwrap_or(TaskState::RUNNING);
         let observed = prev.state.unwrap_or(TaskState::ASSIGNED);
@@ -397,7 +409,15 @@ impl Executor {
                 if let Err(e) = self.ensure_image(task).await {
                     return reject(e.to_string());
                 }
-                let body = spec::create_body(task, &self.node_id, &atts);
+                let files = match self.files.prepare(task, data) {
+                    Ok(m) => m,
+                    Err(e) => return reject(e),
+                };
+                let mut body = spec::create_body(task, &self.node_id, &atts);
+                if !files.is_empty() {
+                    let hc = body.host_config.get_or_insert_with(Default::default);
+                    hc.mounts.get_or_insert_with(Vec::new).extend(files);
+                }
                 let name = spec::container_name(task);
                 let id = match self.client.container_create(Some(&name), None, &body).await {
                     Ok(r) => r.id,

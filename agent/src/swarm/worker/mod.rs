@@ -3,6 +3,7 @@
 //! the session with the managers.
 
 pub mod executor;
+pub mod files;
 pub mod logs;
 pub mod session;
 pub mod spec;

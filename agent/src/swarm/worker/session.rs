@@ -48,7 +48,7 @@ pub struct RoleSignal {
 }
 
 /// The tasks and networks of the newest answer.
-type Assignment = Arc<(Vec<Task>, Vec<Network>)>;
+type Assignment = Arc<(Vec<Task>, Vec<Network>, super::files::DataSet)>;
 
 /// Statuses not yet acknowledged by a manager, newest per task.
 #[derive(Default)]
@@ -175,7 +175,8 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                 log_subs.update(&resp.log_subscriptions, &publisher, &addr);
                 if resp.version != known_version || assign_tx.borrow().is_none() {
                     known_version = resp.version;
-                    let _ = assign_tx.send(Some(Arc::new((resp.tasks, resp.networks))));
+                    let data = super::files::decode(&resp.data);
+                    let _ = assign_tx.send(Some(Arc::new((resp.tasks, resp.networks, data))));
                 }
             }
             Err(Failure::NotLeader(list)) => {
@@ -238,7 +239,7 @@ async fn converge_loop(
     loop {
         let current = assignments.borrow_and_update().clone();
         if let Some(a) = current {
-            let updates = executor.converge(&a.0, &a.1).await;
+            let updates = executor.converge(&a.0, &a.1, &a.2).await;
             pending.add(updates);
         }
         tokio::select! {

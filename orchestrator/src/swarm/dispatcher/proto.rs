@@ -71,4 +71,8 @@ pub struct SessionResponse {
     /// lines to the manager, and stops when a subscription is no longer listed.
     #[serde(default)]
     pub log_subscriptions: Vec<super::logs::LogSubscription>,
+    /// The opened data of the secrets and configs that this node's running tasks use, and
+    /// only those; the node keeps it in memory.
+    #[serde(default)]
+    pub data: Vec<crate::swarm::secrets::DataPayload>,
 }

@@ -103,6 +103,11 @@ pub(super) async fn session(
                 ))
             });
             resp.raft_member = m.is_voter(&req.node_id);
+            resp.data = match m.payloads_for(&resp.tasks).await {
+                Ok(d) => d,
+                // Without the data the node cannot start these tasks: let it ask again.
+                Err(e) => return e.into_response(),
+            };
             return Json(resp).into_response();
         }
         tokio::select! {
@@ -208,6 +213,7 @@ fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -
         role: None,
         raft_member: false,
         log_subscriptions: Vec::new(),
+        data: Vec::new(),
     }
 }
 

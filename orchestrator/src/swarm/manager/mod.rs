@@ -8,6 +8,9 @@ pub mod listener;
 pub mod logs;
 pub mod ops;
 pub mod roles;
+mod secrets;
+
+pub use secrets::{DATA_KEY_PATH, NewData};
 
 use crate::swarm::ca::{self, KeyedCert};
 use crate::swarm::raft::{ClusterStore, MAX_WEIGHT, RaftError, RaftPeer, StoreConfig};
@@ -156,6 +159,8 @@ struct Inner {
     http: reqwest::Client,
     /// Open log subscriptions (on the leader).
     logs: logs::LogBroker,
+    /// The cluster's data key, once this manager has it.
+    data_key: Mutex<Option<Arc<crate::swarm::secrets::DataKey>>>,
 }
 
 /// RFC 3339 now, for the timestamps carried in commands.
@@ -186,6 +191,9 @@ impl Manager {
             })?;
         let local_addr = listener.local_addr().unwrap_or(cfg.listen_addr);
         let server_tls = tls::server_config(&cfg.ca_pem, &cfg.cert)?;
+        let data_key = crate::swarm::secrets::DataKey::load(&cfg.dir)
+            .map_err(|e| ManagerError::Unavailable(e.to_string()))?
+            .map(Arc::new);
         let (tx, rx) = watch::channel(false);
         let manager = Manager {
             inner: Arc::new(Inner {
@@ -198,12 +206,14 @@ impl Manager {
                 local_addr,
                 http,
                 logs: logs::LogBroker::default(),
+                data_key: Mutex::new(data_key),
             }),
         };
         let router = manager.cluster_router();
         manager.spawn(listener::serve(listener, server_tls, router, rx));
         let m = manager.clone();
         manager.spawn(async move { control::run(m).await });
+        manager.spawn(manager.clone().fetch_data_key_loop());
         Ok(manager)
     }
 
@@ -337,10 +347,15 @@ impl Manager {
                 &format!("{}/{{id}}", crate::swarm::dispatcher::logs::PUBLISH_PATH),
                 post(logs::publish),
             );
-        let raft = self.inner.store.router().route(
-            crate::swarm::dispatcher::logs::SUBSCRIBE_PATH,
-            post(logs::subscribe),
-        );
+        let raft = self
+            .inner
+            .store
+            .router()
+            .route(
+                crate::swarm::dispatcher::logs::SUBSCRIBE_PATH,
+                post(logs::subscribe),
+            )
+            .route(DATA_KEY_PATH, get(secrets::serve_data_key));
         let m = self.clone();
         let require_manager = axum::middleware::from_fn(move |req, next| {
             let m = m.clone();

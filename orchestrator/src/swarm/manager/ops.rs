@@ -13,7 +13,7 @@ use bollard_stubs::models::{
 use std::collections::HashMap;
 
 /// Finds one object by full ID, unique ID prefix or name, as the Docker CLI expects.
-fn lookup<'a, T>(
+pub(super) fn lookup<'a, T>(
     kind: &str,
     key: &str,
     items: impl Iterator<Item = (&'a String, &'a T, Option<&'a str>)>,
@@ -275,6 +275,7 @@ impl Manager {
     pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<String, ManagerError> {
         validate_service_spec(&mut spec)?;
         self.resolve_networks(&mut spec)?;
+        self.resolve_data_refs(&mut spec)?;
         let id = ids::new_id();
         let at = now_rfc3339();
         let service = Service {
@@ -315,6 +316,7 @@ impl Manager {
         };
         validate_service_spec(&mut spec)?;
         self.resolve_networks(&mut spec)?;
+        self.resolve_data_refs(&mut spec)?;
         let current_name = record.service.spec.as_ref().and_then(|s| s.name.clone());
         if spec.name != current_name {
             return Err(ManagerError::Invalid(
@@ -550,6 +552,8 @@ impl Manager {
             }),
             ..Default::default()
         };
+        // The key exists before the cluster does, so no secret can be created without it.
+        self.create_data_key()?;
         // The first write may race the single-node election; retry briefly.
         let command = Command::Init {
             cluster: Box::new(cluster),
