@@ -124,7 +124,8 @@ fn serve(c: TcpStream, h: Arc<Handler>, seen: Arc<Mutex<Vec<Seen>>>) {
             s.push(req.clone());
             n
         };
-        match h(&req, n) {
+        let reply = h(&req, n);
+        match reply {
             Reply::Ok(status, ct, body) => {
                 let (status, body, range) = match req
                     .headers
@@ -156,7 +157,7 @@ fn serve(c: TcpStream, h: Arc<Handler>, seen: Arc<Mutex<Vec<Seen>>>) {
                     return;
                 }
             }
-            Reply::Stall(body, n) => {
+            Reply::Stall(ref body, n) | Reply::Truncate(ref body, n) => {
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
                     body.len()
@@ -164,17 +165,9 @@ fn serve(c: TcpStream, h: Arc<Handler>, seen: Arc<Mutex<Vec<Seen>>>) {
                 let _ = w.write_all(head.as_bytes());
                 let _ = w.write_all(&body[..n.min(body.len())]);
                 let _ = w.flush();
-                std::thread::sleep(std::time::Duration::from_secs(60));
-                return;
-            }
-            Reply::Truncate(body, n) => {
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = w.write_all(head.as_bytes());
-                let _ = w.write_all(&body[..n.min(body.len())]);
-                let _ = w.flush();
+                if matches!(reply, Reply::Stall(..)) {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                }
                 return;
             }
         }
