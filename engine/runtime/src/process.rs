@@ -116,6 +116,30 @@ impl Channel {
     }
 }
 
+/// CLONE_NEWTIME (linux/sched.h); it shares its bit with CSIGNAL, so only unshare(2), setns(2)
+/// and clone3(2) take it.
+const CLONE_NEWTIME: libc::c_int = 0x80;
+
+/// The text of /proc/self/timens_offsets for linux.timeOffsets (`monotonic` and `boottime`).
+pub(crate) fn timens_offsets(linux: &oci_spec::runtime::Linux) -> Result<String, ProcessError> {
+    let mut text = String::new();
+    for (clock, off) in linux.time_offsets().iter().flatten() {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(ProcessError::Setup(format!(
+                "linux.timeOffsets.{clock}: only monotonic and boottime have offsets"
+            )));
+        }
+        let ns = off.nanosecs().unwrap_or(0);
+        if ns >= 1_000_000_000 {
+            return Err(ProcessError::Setup(format!(
+                "linux.timeOffsets.{clock}.nanosecs: {ns} is not below one second"
+            )));
+        }
+        text.push_str(&format!("{clock} {} {ns}\n", off.secs().unwrap_or(0)));
+    }
+    Ok(text)
+}
+
 /// Which namespaces to create and which to join, from linux.namespaces.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct NsPlan {
@@ -125,6 +149,7 @@ pub(crate) struct NsPlan {
     pub new_mount: bool,
     pub new_cgroup: bool,
     pub new_uts: bool,
+    pub new_time: bool,
 }
 
 pub(crate) fn ns_flag(t: LinuxNamespaceType) -> libc::c_int {
@@ -136,7 +161,7 @@ pub(crate) fn ns_flag(t: LinuxNamespaceType) -> libc::c_int {
         LinuxNamespaceType::User => libc::CLONE_NEWUSER,
         LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
         LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-        LinuxNamespaceType::Time => 0x80,
+        LinuxNamespaceType::Time => CLONE_NEWTIME,
     }
 }
 
@@ -161,10 +186,8 @@ impl NsPlan {
                     match ns.typ() {
                         // Entered after the runtime placed the process in its cgroup.
                         LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
-                        // A new time namespace only applies to children; not supported.
-                        LinuxNamespaceType::Time => {
-                            tracing::warn!("time namespaces are not supported; ignored")
-                        }
+                        // clone(2) has no flag for it: init unshares it (see init_setup).
+                        LinuxNamespaceType::Time => plan.new_time = true,
                         t => plan.clone_flags |= ns_flag(t),
                     }
                 }
@@ -315,6 +338,19 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
     }
     if cfg.plan.new_cgroup {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(sys_err("unshare cgroup namespace"))?;
+    }
+    if cfg.plan.new_time {
+        // unshare makes the namespace init's children's, and init's own at execve; until then
+        // it has no member, which is when the kernel still accepts offsets.
+        sys::unshare(CLONE_NEWTIME).map_err(sys_err("linux.namespaces: unshare time"))?;
+        let offsets = timens_offsets(&linux)?;
+        if !offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", offsets).map_err(sys_err(
+                "linux.timeOffsets: write /proc/self/timens_offsets",
+            ))?;
+        }
+    } else if linux.time_offsets().is_some() {
+        tracing::warn!("linux.timeOffsets without a new time namespace; ignored");
     }
     sys::setsid().map_err(sys_err("setsid"))?;
     let sc = LinuxSyscall;
@@ -759,7 +795,7 @@ pub(crate) fn spawn_exec(
     add_to_cgroup: &dyn Fn(i32) -> Result<(), crate::Error>,
 ) -> Result<i32, crate::Error> {
     // Open the namespace files up front: after joining the mount namespace they are out of reach.
-    let order = ["user", "ipc", "uts", "net", "pid", "cgroup", "mnt"];
+    let order = ["user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt"];
     let mut ns_files = Vec::new();
     for name in order {
         let theirs = PathBuf::from(format!("/proc/{init_pid}/ns/{name}"));
@@ -834,6 +870,7 @@ fn exec_helper(
             "net" => libc::CLONE_NEWNET,
             "pid" => libc::CLONE_NEWPID,
             "cgroup" => libc::CLONE_NEWCGROUP,
+            "time" => CLONE_NEWTIME,
             _ => libc::CLONE_NEWNS,
         };
         sys::setns(f.as_raw_fd(), flag).map_err(sys_err(format!("join {name} namespace")))?;
@@ -863,5 +900,34 @@ fn exec_helper(
             let _ = ch.fd();
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linux(offsets: serde_json::Value) -> oci_spec::runtime::Linux {
+        serde_json::from_value(serde_json::json!({ "timeOffsets": offsets })).unwrap()
+    }
+
+    #[test]
+    fn time_offsets_text_and_refusals() {
+        let text = timens_offsets(&linux(serde_json::json!({
+            "boottime": {"secs": 5},
+            "monotonic": {"secs": -2, "nanosecs": 7}
+        })))
+        .unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["boottime 5 0", "monotonic -2 7"]);
+        let e = timens_offsets(&linux(serde_json::json!({"realtime": {"secs": 1}}))).unwrap_err();
+        assert!(e.to_string().contains("linux.timeOffsets.realtime"), "{e}");
+        let e = timens_offsets(&linux(
+            serde_json::json!({"boottime": {"nanosecs": 1_000_000_000u32}}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("nanosecs"), "{e}");
+        assert_eq!(timens_offsets(&linux(serde_json::Value::Null)).unwrap(), "");
     }
 }

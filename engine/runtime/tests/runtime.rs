@@ -407,6 +407,69 @@ fn update_changes_limits_of_a_running_container() {
 }
 
 #[test]
+fn time_namespace_shifts_uptime_for_init_and_exec() {
+    if !can_run() || !std::path::Path::new("/proc/self/ns/time").exists() {
+        return;
+    }
+    let mut env = Env::new();
+    let id = env.id("timens");
+    let day = 86_400i64;
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    env.config["linux"]["timeOffsets"] = json!({
+        "boottime": {"secs": 10 * day, "nanosecs": 0},
+        "monotonic": {"secs": 3 * day, "nanosecs": 500},
+    });
+    env.write_config(&["sh", "-c", "cat /proc/uptime; exec sleep 100"]);
+    let uptime = |text: &str| -> f64 {
+        text.split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no uptime in {text:?}"))
+    };
+    let host_before = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+    ok(&env.create(&id, &[]), "create");
+    ok(&env.rt(&["start", &id]), "start");
+    let mut inside = String::new();
+    for _ in 0..100 {
+        inside = env.output_of(&id);
+        if !inside.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host_after = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+    let shift = |v: f64, host: f64| v - host;
+    let init = uptime(&inside);
+    // /proc/uptime follows CLOCK_BOOTTIME: ten days ahead, within the time the test took.
+    assert!(
+        shift(init, host_after) <= 10.0 * day as f64 + 0.1
+            && shift(init, host_before) >= 10.0 * day as f64 - 0.1,
+        "init uptime {init}, host {host_before}..{host_after}"
+    );
+    let o = env.rt(&["exec", &id, "cat", "/proc/uptime"]);
+    let host_now = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+    let exec = uptime(&String::from_utf8_lossy(&o.stdout));
+    assert!(
+        (shift(exec, host_now) - 10.0 * day as f64).abs() < 1.0,
+        "exec uptime {exec}, host {host_now}: {}",
+        stderr(&o)
+    );
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let offsets = std::fs::read_to_string(format!("/proc/{pid}/timens_offsets")).unwrap();
+    let offsets: Vec<&str> = offsets.split_whitespace().collect();
+    let want = (3 * day).to_string();
+    assert_eq!(
+        offsets[..3],
+        ["monotonic", want.as_str(), "500"],
+        "{offsets:?}"
+    );
+    ok(&env.rt(&["delete", "--force", &id]), "delete --force");
+}
+
+#[test]
 fn pause_freezes_and_resume_thaws() {
     if !can_run() {
         return;
