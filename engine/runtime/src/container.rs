@@ -48,6 +48,8 @@ pub struct ContainerBuilder {
     console_socket: Option<PathBuf>,
     pid_file: Option<PathBuf>,
     no_pivot: bool,
+    preserve_fds: u32,
+    listen_fds: u32,
 }
 
 impl ContainerBuilder {
@@ -60,6 +62,8 @@ impl ContainerBuilder {
             console_socket: None,
             pid_file: None,
             no_pivot: false,
+            preserve_fds: 0,
+            listen_fds: 0,
         }
     }
 
@@ -72,6 +76,19 @@ impl ContainerBuilder {
     /// UNIX socket that receives the pty master when process.terminal is set.
     pub fn console_socket(mut self, path: Option<PathBuf>) -> Self {
         self.console_socket = path;
+        self
+    }
+
+    /// Passes descriptors 3..3+n of the caller to the container process (`--preserve-fds`).
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Passes `n` socket-activation descriptors (from 3, before the preserved ones) and tells
+    /// the process with LISTEN_FDS=n and LISTEN_PID=1, as runc does for systemd's LISTEN_FDS.
+    pub fn listen_fds(mut self, n: u32) -> Self {
+        self.listen_fds = n;
         self
     }
 
@@ -96,7 +113,15 @@ impl ContainerBuilder {
                 source: e,
             })
         })?;
-        let spec = config::load(&bundle)?;
+        let mut spec = config::load(&bundle)?;
+        if self.listen_fds > 0 {
+            if let Some(p) = spec.process_mut().as_mut() {
+                let mut env = p.env().clone().unwrap_or_default();
+                env.push(format!("LISTEN_FDS={}", self.listen_fds));
+                env.push("LISTEN_PID=1".into());
+                p.set_env(Some(env));
+            }
+        }
         config::validate(&spec, &bundle)?;
         let rootfs = config::rootfs_path(&spec, &bundle)?;
         if state::container_dir(&self.root, &self.id).exists() {
@@ -163,6 +188,7 @@ impl ContainerBuilder {
             seccomp: seccomp_prog.as_ref(),
             cgroup_dirs: &cgroup_dirs,
             plan: &plan,
+            keep_fds: self.listen_fds.saturating_add(self.preserve_fds),
         };
         let (pid, ch) = process::spawn_init(&cfg)?;
         guard.pid = Some(pid);
@@ -620,6 +646,11 @@ impl Container {
     /// Runs another process inside the container's namespaces and cgroup; returns its host pid.
     /// The caller reaps it (set PR_SET_CHILD_SUBREAPER to wait for it).
     pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
+        self.exec_with_fds(opts, 0)
+    }
+
+    /// [`Container::exec`], passing the caller's descriptors 3..3+preserve_fds to the process.
+    pub fn exec_with_fds(&self, opts: &ExecOptions, preserve_fds: u32) -> Result<i32> {
         let status = self.status();
         if status != Status::Running && status != Status::Created {
             return Err(self.refuse(status, "exec in"));
@@ -656,6 +687,7 @@ impl Container {
             &opts.process,
             seccomp_prog.as_ref(),
             console.as_ref(),
+            preserve_fds,
             &add,
         )?;
         if let Some(pf) = &opts.pid_file {

@@ -232,6 +232,8 @@ pub(crate) struct InitConfig<'a> {
     pub seccomp: Option<&'a (Vec<Insn>, libc::c_ulong)>,
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub plan: &'a NsPlan,
+    /// Descriptors 3..3+keep_fds the caller handed over (LISTEN_FDS, --preserve-fds).
+    pub keep_fds: u32,
 }
 
 /// Spawns the init process (through an intermediate when namespaces must be joined first).
@@ -470,7 +472,7 @@ fn init_setup(cfg: &InitConfig, ch: &Channel) -> Result<Infallible, ProcessError
     // The fifo stays open until execve closes it (O_CLOEXEC): `start` reads that EOF as
     // "the user program runs" before it runs poststart hooks.
     let _fifo = f;
-    exec_user_process(&process, cfg.seccomp)
+    exec_user_process(&process, cfg.seccomp, cfg.keep_fds)
 }
 
 fn run_create_hooks(ch: &Channel, spec: &Spec, state_json: &str) -> Result<(), ProcessError> {
@@ -664,6 +666,7 @@ fn find_executable(arg0: &str, env: &[String]) -> PathBuf {
 pub(crate) fn exec_user_process(
     process: &Process,
     seccomp_prog: Option<&(Vec<Insn>, libc::c_ulong)>,
+    keep_fds: u32,
 ) -> Result<Infallible, ProcessError> {
     let env: Vec<String> = process.env().clone().unwrap_or_default();
     std::env::set_current_dir(process.cwd())
@@ -701,7 +704,7 @@ pub(crate) fn exec_user_process(
         .collect::<Result<Vec<_>, _>>()?;
 
     // Before any seccomp filter: older profiles do not allow close_range.
-    sys::cloexec_from(3).map_err(sys_err("close_range"))?;
+    sys::cloexec_from(3u32.saturating_add(keep_fds)).map_err(sys_err("close_range"))?;
     let nnp = process.no_new_privileges() == Some(true);
     if let (false, Some((prog, flags))) = (nnp, seccomp_prog) {
         // Without no_new_privs the filter must go in while CAP_SYS_ADMIN is still held.
@@ -792,6 +795,7 @@ pub(crate) fn spawn_exec(
     process: &Process,
     seccomp_prog: Option<&(Vec<Insn>, libc::c_ulong)>,
     console: Option<&OwnedFd>,
+    keep_fds: u32,
     add_to_cgroup: &dyn Fn(i32) -> Result<(), crate::Error>,
 ) -> Result<i32, crate::Error> {
     // Open the namespace files up front: after joining the mount namespace they are out of reach.
@@ -816,7 +820,7 @@ pub(crate) fn spawn_exec(
         Fork::Child => {
             drop(ours);
             let ch = Channel::new(theirs);
-            let r = exec_helper(&ch, &ns_files, process, seccomp_prog, console);
+            let r = exec_helper(&ch, &ns_files, process, seccomp_prog, console, keep_fds);
             if let Err(e) = r {
                 let _ = ch.send(&Msg::Error(relay(&e)));
                 sys::exit_now(1);
@@ -860,6 +864,7 @@ fn exec_helper(
     process: &Process,
     seccomp_prog: Option<&(Vec<Insn>, libc::c_ulong)>,
     console: Option<&OwnedFd>,
+    keep_fds: u32,
 ) -> Result<(), ProcessError> {
     expect_go(ch)?;
     for (name, f) in ns_files {
@@ -889,7 +894,7 @@ fn exec_helper(
                 if let Some(adj) = process.oom_score_adj() {
                     let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
                 }
-                exec_user_process(process, seccomp_prog)
+                exec_user_process(process, seccomp_prog, keep_fds)
             })();
             let Err(e) = r;
             let _ = ch.send(&Msg::Error(relay(&e)));

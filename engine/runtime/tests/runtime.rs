@@ -470,6 +470,66 @@ fn time_namespace_shifts_uptime_for_init_and_exec() {
 }
 
 #[test]
+fn preserve_fds_and_listen_fds_reach_the_process() {
+    if !can_run() {
+        return;
+    }
+    let env = Env::new();
+    let id = env.id("fds");
+    let data = env.dir.path().join("data");
+    std::fs::write(&data, "through fd 3\n").unwrap();
+    // The host shell opens the descriptors the runtime is asked to pass on (fd 4 is a second one).
+    let through_shell = |runtime_args: &str, env_vars: &str| {
+        let line = format!(
+            "exec 3<{} 4<{}; {env_vars} exec {} --root {} {runtime_args}",
+            data.display(),
+            data.display(),
+            common::bin(),
+            env.root.display()
+        );
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(&env.bundle)
+            .output()
+            .unwrap()
+    };
+    let script = "cat <&3; cat <&4 2>/dev/null || echo no-fd-4; echo LISTEN_FDS=$LISTEN_FDS";
+    env.write_config(&["sh", "-c", script]);
+    let o = through_shell(&format!("run --preserve-fds 1 {id}"), "");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "through fd 3\nno-fd-4\nLISTEN_FDS=\n",
+        "{}",
+        stderr(&o)
+    );
+    // Without the option the container sees none of the caller's descriptors.
+    let o = through_shell(&format!("run {id}"), "");
+    assert!(stderr(&o).contains("3"), "fd 3 leaked: {}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("through fd 3"));
+    // LISTEN_FDS for this pid: both descriptors, and the process is told.
+    let o = through_shell(&format!("run {id}"), "LISTEN_FDS=2 LISTEN_PID=$$");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "through fd 3\nthrough fd 3\nLISTEN_FDS=2\n",
+        "{}",
+        stderr(&o)
+    );
+    // exec passes them as well.
+    env.write_config(&["sleep", "100"]);
+    ok(&env.create(&id, &[]), "create");
+    ok(&env.rt(&["start", &id]), "start");
+    let o = through_shell(&format!("exec --preserve-fds 2 {id} sh -c 'cat <&4'"), "");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "through fd 3\n",
+        "{}",
+        stderr(&o)
+    );
+    ok(&env.rt(&["delete", "--force", &id]), "delete --force");
+}
+
+#[test]
 fn pause_freezes_and_resume_thaws() {
     if !can_run() {
         return;

@@ -31,6 +31,7 @@ pub enum Cmd {
         pid_file: Option<PathBuf>,
         console_socket: Option<PathBuf>,
         no_pivot: bool,
+        preserve_fds: u32,
     },
     /// Start a created container.
     Start { id: String },
@@ -52,6 +53,7 @@ pub enum Cmd {
         pid_file: Option<PathBuf>,
         console_socket: Option<PathBuf>,
         no_pivot: bool,
+        preserve_fds: u32,
     },
     /// Run a process in a running container.
     Exec {
@@ -66,6 +68,7 @@ pub enum Cmd {
         additional_gids: Vec<u32>,
         pid_file: Option<PathBuf>,
         no_new_privs: bool,
+        preserve_fds: u32,
         args: Vec<String>,
     },
     /// List the processes of a container.
@@ -138,6 +141,7 @@ const RUN_OPTS: &[Opt] = &[
     Opt("console-socket", None, true),
     Opt("no-pivot", None, false),
     Opt("no-new-keyring", None, false),
+    Opt("preserve-fds", None, true),
 ];
 
 const EXEC_OPTS: &[Opt] = &[
@@ -151,6 +155,7 @@ const EXEC_OPTS: &[Opt] = &[
     Opt("additional-gids", Some('g'), true),
     Opt("pid-file", None, true),
     Opt("no-new-privs", None, false),
+    Opt("preserve-fds", None, true),
 ];
 
 /// `update`'s flags: (option, JSON section, JSON field, value kind).
@@ -354,11 +359,14 @@ Usage: berth-runtime [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
 
 Commands:
   create ID [-b|--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot]
+          [--preserve-fds N]
   start ID                  state ID                  kill ID [SIGNAL] [-a|--all]
   delete ID [-f|--force]
   run ID [-b|--bundle DIR] [-d|--detach] [--pid-file F] [--console-socket S] [--no-pivot]
+          [--preserve-fds N]
   exec ID [-p|--process F.json] [-d] [-t] [--console-socket S] [-e|--env K=V]... [--cwd DIR]
           [-u|--user UID[:GID]] [-g|--additional-gids GID]... [--pid-file F] [--no-new-privs]
+          [--preserve-fds N]
           [--] [ARGS...]
   ps ID [-f|--format table|json]
   list [-f|--format table|json] [-q|--quiet]
@@ -549,22 +557,27 @@ pub fn parse(args: Vec<String>) -> Result<Parsed, UsageError> {
     })))
 }
 
+fn preserve_fds(m: &Matches) -> Result<u32, UsageError> {
+    match m.value("preserve-fds") {
+        None => Ok(0),
+        Some(n) => n
+            .parse()
+            .map_err(|_| usage(format!("--preserve-fds: {n:?} is not a number"))),
+    }
+}
+
 fn command(name: &str, m: &mut Matches) -> Result<Cmd, UsageError> {
     Ok(match name {
-        "create" => {
-            if let Some(n) = m.value("preserve-fds") {
-                n.parse::<u32>()
-                    .map_err(|_| usage(format!("--preserve-fds: {n:?} is not a number")))?;
-            }
-            Cmd::Create {
-                id: m.id(),
-                bundle: m.bundle(),
-                pid_file: m.path("pid-file"),
-                console_socket: m.path("console-socket"),
-                no_pivot: m.flag("no-pivot"),
-            }
-        }
+        "create" => Cmd::Create {
+            preserve_fds: preserve_fds(m)?,
+            id: m.id(),
+            bundle: m.bundle(),
+            pid_file: m.path("pid-file"),
+            console_socket: m.path("console-socket"),
+            no_pivot: m.flag("no-pivot"),
+        },
         "run" => Cmd::Run {
+            preserve_fds: preserve_fds(m)?,
             id: m.id(),
             bundle: m.bundle(),
             detach: m.flag("detach"),
@@ -600,6 +613,7 @@ fn command(name: &str, m: &mut Matches) -> Result<Cmd, UsageError> {
                 .collect::<Result<_, _>>()?,
             pid_file: m.path("pid-file"),
             no_new_privs: m.flag("no-new-privs"),
+            preserve_fds: preserve_fds(m)?,
             args: m.pos.split_off(1),
             id: m.id(),
         },

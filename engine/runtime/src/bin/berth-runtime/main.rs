@@ -201,10 +201,12 @@ fn run(cli: Cli) -> Result<i32> {
             pid_file,
             console_socket,
             no_pivot,
-            ..
+            preserve_fds,
         } => {
             ContainerBuilder::new(id, bundle)
                 .root(&root)
+                .preserve_fds(preserve_fds)
+                .listen_fds(listen_fds())
                 .pid_file(pid_file)
                 .console_socket(console_socket)
                 .no_pivot(no_pivot)
@@ -241,7 +243,7 @@ fn run(cli: Cli) -> Result<i32> {
             pid_file,
             console_socket,
             no_pivot,
-            ..
+            preserve_fds,
         } => {
             if !detach {
                 // Init may be spawned through an intermediate; become its reaper to wait for it.
@@ -249,6 +251,8 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let c = ContainerBuilder::new(&id, bundle)
                 .root(&root)
+                .preserve_fds(preserve_fds)
+                .listen_fds(listen_fds())
                 .pid_file(pid_file)
                 .console_socket(console_socket)
                 .no_pivot(no_pivot)
@@ -277,6 +281,7 @@ fn run(cli: Cli) -> Result<i32> {
             additional_gids,
             pid_file,
             no_new_privs,
+            preserve_fds,
             args,
         } => {
             let c = Container::load(&root, &id)?;
@@ -314,12 +319,15 @@ fn run(cli: Cli) -> Result<i32> {
             if !detach {
                 sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).context("PR_SET_CHILD_SUBREAPER")?;
             }
-            let pid = c.exec(&ExecOptions {
-                process: proc,
-                console_socket,
-                detach,
-                pid_file,
-            })?;
+            let pid = c.exec_with_fds(
+                &ExecOptions {
+                    process: proc,
+                    console_socket,
+                    detach,
+                    pid_file,
+                },
+                preserve_fds,
+            )?;
             if detach {
                 return Ok(0);
             }
@@ -437,6 +445,22 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Socket-activation descriptors systemd handed to this process (LISTEN_PID is ours), which
+/// runc passes on to the container.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn load_process(path: &Path) -> Result<Process> {
