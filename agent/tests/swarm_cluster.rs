@@ -905,3 +905,171 @@ fn secrets_and_configs_reach_only_the_tasks_that_use_them() {
     assert_eq!(h0.docker_ok(&["secret", "ls", "-q"]).trim(), "");
     assert_eq!(h1.docker_ok(&["config", "ls", "-q"]).trim(), "");
 }
+
+const DATA_STACK: &str = r#"
+services:
+  app:
+    image: berth-examples/busybox:latest
+    command: ["sleep", "300"]
+    secrets:
+      - token
+      - source: token
+        target: /etc/token.copy
+        mode: 0400
+    configs:
+      - source: settings
+        target: /etc/settings.ini
+configs:
+  settings:
+    file: ./settings.ini
+secrets:
+  token:
+    file: ./token.txt
+"#;
+
+#[test]
+fn berth_secret_config_service_and_stack_commands() {
+    let c = swarm(1, 1);
+    let h0 = &c.hosts[0];
+    assert!(
+        DATA_STACK.contains(IMAGE),
+        "DATA_STACK names the test image"
+    );
+    let token = "tok-5b0e7c";
+    // `berth secret create NAME -` reads the data from stdin.
+    let mut child = std::process::Command::new(common::cluster::berth_bin())
+        .args([
+            "-H",
+            &h0.host(),
+            "secret",
+            "create",
+            "-l",
+            "env=test",
+            "api",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"from-stdin")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 25);
+    let conf = h0.dir.join("motd");
+    std::fs::write(&conf, "hello\n").unwrap();
+    h0.berth_ok(&["config", "create", "motd", &conf.to_string_lossy()]);
+    let ls = h0.berth_ok(&["secret", "ls"]);
+    let header: Vec<&str> = ls.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"],
+        "{ls}"
+    );
+    assert!(
+        ls.lines().nth(1).is_some_and(|l| l.contains(" api ")),
+        "{ls}"
+    );
+    let pretty = h0.berth_ok(&["config", "inspect", "--pretty", "motd"]);
+    assert!(pretty.contains("Data:\nhello"), "{pretty}");
+    let empty = h0.berth(&["secret", "create", "nothing", "/dev/null"]);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("data is empty"));
+
+    h0.berth_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "svc",
+        "--secret",
+        "api",
+        "--config",
+        "source=motd,target=/etc/motd,mode=0440",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    wait_running(&c, 0, "svc", 1, 60);
+    let cid = h0.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        "label=com.docker.swarm.service.name=svc",
+    ]);
+    let cid = cid.trim();
+    assert_eq!(
+        h0.docker_ok(&["exec", cid, "cat", "/run/secrets/api"]),
+        "from-stdin"
+    );
+    assert_eq!(
+        h0.docker_ok(&["exec", cid, "stat", "-c", "%a", "/etc/motd"]),
+        "440\n"
+    );
+    // `--secret-rm` takes the file away from new tasks.
+    h0.berth_ok(&["service", "update", "--detach", "--secret-rm", "api", "svc"]);
+    let refs = h0.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{len .Spec.TaskTemplate.ContainerSpec.Secrets}}",
+        "svc",
+    ]);
+    assert_eq!(refs.trim(), "0");
+    h0.berth_ok(&["service", "rm", "svc"]);
+
+    // Stacks create their secrets and configs from files, named <stack>_<key>.
+    std::fs::write(h0.dir.join("token.txt"), token).unwrap();
+    std::fs::write(h0.dir.join("settings.ini"), "[a]\nb=c\n").unwrap();
+    let file = h0.dir.join("data-stack.yml");
+    std::fs::write(&file, DATA_STACK).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    for (stack, tool) in [("d", "docker"), ("b", "berth")] {
+        let args = ["stack", "deploy", "-c", &file, stack];
+        if tool == "docker" {
+            h0.docker_ok(&args);
+        } else {
+            h0.berth_ok(&args);
+        }
+        let svc = format!("{stack}_app");
+        wait_running(&c, 0, &svc, 1, 60);
+        let label = format!("label=com.docker.swarm.service.name={svc}");
+        let cid = h0.docker_ok(&["ps", "-q", "--filter", &label]);
+        let cid = cid.trim();
+        assert_eq!(
+            h0.docker_ok(&["exec", cid, "cat", "/run/secrets/token"]),
+            token,
+            "{tool}"
+        );
+        assert_eq!(
+            h0.docker_ok(&["exec", cid, "cat", "/etc/token.copy"]),
+            token,
+            "{tool}"
+        );
+        assert_eq!(
+            h0.docker_ok(&["exec", cid, "cat", "/etc/settings.ini"]),
+            "[a]\nb=c\n"
+        );
+        let names = h0.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+        assert!(
+            names.lines().any(|l| l == format!("{stack}_token")),
+            "{names}"
+        );
+    }
+    // A second deploy of an unchanged file keeps the objects.
+    h0.berth_ok(&["stack", "deploy", "-c", &file, "b"]);
+    h0.berth_ok(&["stack", "rm", "b"]);
+    h0.docker_ok(&["stack", "rm", "d"]);
+    Cluster::wait_for(30, "stack secrets and configs removed", || {
+        let s = h0.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+        let c = h0.docker_ok(&["config", "ls", "--format", "{{.Name}}"]);
+        (s.trim() == "api" && c.trim() == "motd").then_some(())
+    });
+}

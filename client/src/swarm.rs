@@ -1,4 +1,5 @@
-//! Typed calls of the swarm endpoints: `/swarm*`, `/nodes*`, `/services*`, `/tasks*`.
+//! Typed calls of the swarm endpoints: `/swarm*`, `/nodes*`, `/services*`, `/tasks*`,
+//! `/secrets*`, `/configs*`.
 //! Objects come back as JSON (their shapes grow between API versions); specs go out typed.
 
 use crate::containers::ByteStream;
@@ -188,4 +189,51 @@ pub struct SwarmLogsOptions {
     pub tail: Option<String>,
     /// Only lines since this time (Unix seconds or RFC 3339).
     pub since: Option<String>,
+}
+
+impl Client {
+    /// `GET /secrets` or `GET /configs` (`kind` is `secrets` or `configs`) with optional
+    /// `filters` JSON.
+    pub async fn swarm_data_list(
+        &self,
+        kind: &str,
+        filters: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>> {
+        self.get_json(&with_filters(&format!("/{kind}"), filters))
+            .await
+    }
+
+    /// `GET /secrets/{id}` or `GET /configs/{id}`.
+    pub async fn swarm_data_inspect(&self, kind: &str, id: &str) -> Result<serde_json::Value> {
+        self.get_json(&format!("/{kind}/{}", enc(id))).await
+    }
+
+    /// `POST /secrets/create` or `POST /configs/create` with a `SecretSpec`/`ConfigSpec`;
+    /// answers `{"ID": ...}`.
+    pub async fn swarm_data_create(
+        &self,
+        kind: &str,
+        spec: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        self.post_json(&format!("/{kind}/create"), Some(spec)).await
+    }
+
+    /// `POST /secrets/{id}/update?version=` or the configs' equivalent (labels only).
+    pub async fn swarm_data_update(
+        &self,
+        kind: &str,
+        id: &str,
+        version: u64,
+        spec: &serde_json::Value,
+    ) -> Result<()> {
+        let path = format!("/{kind}/{}/update?version={version}", enc(id));
+        self.post_json_no_answer(&path, spec).await
+    }
+
+    /// `DELETE /secrets/{id}` or `DELETE /configs/{id}`.
+    pub async fn swarm_data_remove(&self, kind: &str, id: &str) -> Result<()> {
+        let path = format!("/{kind}/{}", enc(id));
+        let resp = self.request(Method::DELETE, &path, &[], empty()).await?;
+        body_bytes(resp).await.map(|_| ())
+    }
 }

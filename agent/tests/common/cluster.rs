@@ -49,7 +49,8 @@ fn ip(args: &[&str]) {
     ok(Command::new("ip").args(args));
 }
 
-fn berth_bin() -> PathBuf {
+/// The berth CLI built next to berthd.
+pub fn berth_bin() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_berthd")).with_file_name("berth")
 }
 

@@ -1,6 +1,7 @@
 //! `berth swarm|node|service|stack`: the swarm commands, with docker's flags and output.
 
 mod cluster;
+mod data;
 mod node;
 mod service;
 mod stack;
@@ -26,6 +27,12 @@ pub enum SwarmTop {
     /// Manage Swarm stacks.
     #[command(subcommand)]
     Stack(Box<stack::StackCommand>),
+    /// Manage Swarm secrets.
+    #[command(subcommand)]
+    Secret(data::DataCommand),
+    /// Manage Swarm configs.
+    #[command(subcommand)]
+    Config(data::DataCommand),
 }
 
 /// Runs a swarm command.
@@ -40,6 +47,8 @@ pub fn run(cmd: SwarmTop, conn: &ConnArgs) -> Result<()> {
             SwarmTop::Node(n) => node::run(&c, n).await,
             SwarmTop::Service(s) => service::run(&c, *s).await,
             SwarmTop::Stack(s) => stack::run(&c, *s).await,
+            SwarmTop::Secret(s) => data::run(&c, data::Kind::Secret, s).await,
+            SwarmTop::Config(s) => data::run(&c, data::Kind::Config, s).await,
         }
     })
 }

@@ -165,6 +165,49 @@ fn plan(a: &DeployArgs) -> Result<StackPlan> {
     Ok(convert(&a.name, &loaded.project)?)
 }
 
+/// Creates the stack's secrets or configs (`kind` is the API path), or updates the labels of
+/// those that exist (the manager refuses changed data, as Docker's does).
+async fn deploy_data(
+    c: &Client,
+    kind: &str,
+    objects: &[berth_orchestrator::stack::StackData],
+) -> Result<()> {
+    use base64::Engine as _;
+    let noun = kind.trim_end_matches('s');
+    for o in objects {
+        let mut spec = serde_json::json!({
+            "Name": o.name,
+            "Labels": o.labels,
+            "Data": base64::engine::general_purpose::STANDARD.encode(&o.data),
+        });
+        if let Some(d) = &o.template_driver {
+            spec["Templating"] = serde_json::json!({ "Name": d });
+        }
+        match c.swarm_data_inspect(kind, &o.name).await {
+            Ok(cur) if s(&cur, "/Spec/Name") == o.name => {
+                println!("Updating {noun} {}", o.name);
+                c.swarm_data_update(kind, &s(&cur, "/ID"), version(&cur), &spec)
+                    .await
+                    .with_context(|| format!("failed to update {noun} {}", o.name))?;
+            }
+            Ok(_) => {
+                println!("Creating {noun} {}", o.name);
+                c.swarm_data_create(kind, &spec)
+                    .await
+                    .with_context(|| format!("failed to create {noun} {}", o.name))?;
+            }
+            Err(e) if e.is_not_found() => {
+                println!("Creating {noun} {}", o.name);
+                c.swarm_data_create(kind, &spec)
+                    .await
+                    .with_context(|| format!("failed to create {noun} {}", o.name))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 async fn deploy(c: &Client, a: DeployArgs) -> Result<()> {
     if !matches!(a.resolve_image.as_str(), "always" | "changed" | "never") {
         bail!(
@@ -205,6 +248,9 @@ async fn deploy(c: &Client, a: DeployArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("failed to create network {}", n.create.name))?;
         }
+    }
+    for (kind, objects) in [("secrets", &plan.secrets), ("configs", &plan.configs)] {
+        deploy_data(c, kind, objects).await?;
     }
     let existing: HashMap<String, Value> = stack_services(c, &a.name)
         .await?
@@ -357,7 +403,16 @@ async fn rm(c: &Client, a: RmArgs) -> Result<()> {
     for name in &a.names {
         let services = stack_services(c, name).await?;
         let networks = stack_networks(c, name).await?;
-        if services.is_empty() && networks.is_empty() {
+        let mut data = Vec::new();
+        for kind in ["secrets", "configs"] {
+            for v in c
+                .swarm_data_list(kind, Some(&namespace_filter(name)))
+                .await?
+            {
+                data.push((kind, v));
+            }
+        }
+        if services.is_empty() && networks.is_empty() && data.is_empty() {
             eprintln!("Nothing found in stack: {name}");
             continue;
         }
@@ -378,6 +433,15 @@ async fn rm(c: &Client, a: RmArgs) -> Result<()> {
             println!("Removing network {nn}");
             if let Err(e) = c.network_remove(&s(n, "/Id")).await {
                 eprintln!("Failed to remove network {nn}: {e}");
+                failed = true;
+            }
+        }
+        for (kind, v) in &data {
+            let noun = kind.trim_end_matches('s');
+            let n = s(v, "/Spec/Name");
+            println!("Removing {noun} {n}");
+            if let Err(e) = c.swarm_data_remove(kind, &s(v, "/ID")).await {
+                eprintln!("Failed to remove {noun} {n}: {e}");
                 failed = true;
             }
         }

@@ -9,9 +9,10 @@ use bollard_stubs::models::{
     ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum,
     ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecPlacementPreferences,
-    TaskSpecPlacementSpread, TaskSpecResources, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
+    TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile,
+    TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecPlacement,
+    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use compose_spec::model::{Deploy, Project, Service, UpdateConfig};
 use std::collections::{BTreeSet, HashMap};
@@ -33,6 +34,16 @@ pub enum StackError {
     Invalid {
         /// The Compose service.
         service: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A top-level secret or config without usable content.
+    #[error("{kind} {key}: {what}")]
+    Data {
+        /// `secret` or `config`.
+        kind: String,
+        /// Its key in the file.
+        key: String,
         /// What is wrong.
         what: String,
     },
@@ -70,6 +81,94 @@ pub struct StackPlan {
     pub services: Vec<StackService>,
     /// Short service names grouped by dependency level: a level depends only on earlier ones.
     pub levels: Vec<Vec<String>>,
+    /// Secrets the stack creates (external ones are only referenced), in name order.
+    pub secrets: Vec<StackData>,
+    /// Configs the stack creates, in name order.
+    pub configs: Vec<StackData>,
+}
+
+/// A secret or config the stack creates from a file (or, for configs, inline content).
+#[derive(Debug, Clone)]
+pub struct StackData {
+    /// The swarm name: the top-level `name:` or `<stack>_<key>`.
+    pub name: String,
+    /// Labels, the stack namespace among them.
+    pub labels: HashMap<String, String>,
+    /// The content.
+    pub data: Vec<u8>,
+    /// `template_driver`.
+    pub template_driver: Option<String>,
+}
+
+/// The swarm name of top-level secret or config `key`.
+fn data_name(
+    namespace: &str,
+    objects: &indexmap::IndexMap<String, compose_spec::model::FileObject>,
+    key: &str,
+) -> String {
+    match objects.get(key) {
+        Some(o) if o.name.is_some() => o.name.clone().unwrap_or_default(),
+        Some(o) if o.external.external => key.to_string(),
+        _ => scoped(namespace, key),
+    }
+}
+
+/// The secrets or configs a stack creates; `kind` is `secret` or `config` for messages.
+fn stack_data(
+    namespace: &str,
+    objects: &indexmap::IndexMap<String, compose_spec::model::FileObject>,
+    kind: &str,
+) -> Result<Vec<StackData>, StackError> {
+    let mut out = Vec::new();
+    for (key, o) in objects {
+        if o.external.external {
+            continue;
+        }
+        let data = match (&o.file, &o.content, &o.environment) {
+            (Some(f), _, _) => std::fs::read(f).map_err(|e| StackError::Data {
+                kind: kind.to_string(),
+                key: key.clone(),
+                what: format!("reading {f}: {e}"),
+            })?,
+            (None, Some(c), _) => c.clone().into_bytes(),
+            (None, None, Some(var)) => std::env::var(var)
+                .map_err(|_| StackError::Data {
+                    kind: kind.to_string(),
+                    key: key.clone(),
+                    what: format!("environment variable {var} is not set"),
+                })?
+                .into_bytes(),
+            (None, None, None) => {
+                return Err(StackError::Data {
+                    kind: kind.to_string(),
+                    key: key.clone(),
+                    what: "needs file, content or environment (or external: true)".into(),
+                });
+            }
+        };
+        out.push(StackData {
+            name: data_name(namespace, objects, key),
+            labels: with_namespace(namespace, o.labels.iter()),
+            data,
+            template_driver: o.template_driver.clone(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// A service's reference as docker's stack conversion fills it: target (default given),
+/// uid and gid "0", mode 0444.
+fn file_of(
+    r: &compose_spec::model::FileReference,
+    default_target: String,
+) -> (Option<String>, Option<String>, Option<String>, Option<u32>) {
+    (
+        Some(r.target.clone().unwrap_or(default_target)),
+        Some(r.uid.clone().unwrap_or_else(|| "0".into())),
+        Some(r.gid.clone().unwrap_or_else(|| "0".into())),
+        Some(r.mode.map(|m| m.0).unwrap_or(0o444)),
+    )
 }
 
 /// `<namespace>_<name>`, docker's scoping of stack objects.
@@ -157,6 +256,8 @@ pub fn convert(namespace: &str, project: &Project) -> Result<StackPlan, StackErr
         });
     }
     plan.levels = levels(&plan.services)?;
+    plan.secrets = stack_data(namespace, &project.secrets, "secret")?;
+    plan.configs = stack_data(namespace, &project.configs, "config")?;
     Ok(plan)
 }
 
@@ -239,6 +340,45 @@ fn service_spec(
         open_stdin: svc.stdin_open.then_some(true),
         read_only: svc.read_only.then_some(true),
         mounts: Some(mounts(namespace, project, key, svc)?).filter(|m| !m.is_empty()),
+        secrets: Some(
+            svc.secrets
+                .iter()
+                .map(|r| {
+                    let f = file_of(r, r.source.clone());
+                    TaskSpecContainerSpecSecrets {
+                        file: Some(TaskSpecContainerSpecFile {
+                            name: f.0,
+                            uid: f.1,
+                            gid: f.2,
+                            mode: f.3,
+                        }),
+                        secret_id: None,
+                        secret_name: Some(data_name(namespace, &project.secrets, &r.source)),
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+        .filter(|v| !v.is_empty()),
+        configs: Some(
+            svc.configs
+                .iter()
+                .map(|r| {
+                    let f = file_of(r, format!("/{}", r.source));
+                    TaskSpecContainerSpecConfigs {
+                        file: Some(TaskSpecContainerSpecFile1 {
+                            name: f.0,
+                            uid: f.1,
+                            gid: f.2,
+                            mode: f.3,
+                        }),
+                        runtime: None,
+                        config_id: None,
+                        config_name: Some(data_name(namespace, &project.configs, &r.source)),
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+        .filter(|v| !v.is_empty()),
         stop_signal: svc.stop_signal.clone(),
         stop_grace_period: svc.stop_grace_period.map(|d| d.0),
         health_check: svc.healthcheck.as_ref().map(|h| {

@@ -107,6 +107,12 @@ pub struct UpdateArgs {
     /// Remove a constraint.
     #[arg(long = "constraint-rm")]
     constraint_rm: Vec<String>,
+    /// Remove a secret.
+    #[arg(long = "secret-rm")]
+    secret_rm: Vec<String>,
+    /// Remove a configuration file.
+    #[arg(long = "config-rm")]
+    config_rm: Vec<String>,
     /// Remove a published port by its target port.
     #[arg(long = "publish-rm")]
     publish_rm: Vec<String>,
@@ -328,6 +334,25 @@ async fn create(c: &Client, a: CreateArgs) -> Result<()> {
 async fn update(c: &Client, a: UpdateArgs) -> Result<()> {
     let svc = c.service_inspect(&a.service).await?;
     let mut spec = spec_of(&svc)?;
+    // Removals first, as docker does, so that `--secret-rm x --secret-add ...x...` replaces.
+    if let Some(c) = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+    {
+        if let Some(list) = c.secrets.as_mut() {
+            list.retain(|r| {
+                !a.secret_rm
+                    .contains(r.secret_name.as_ref().unwrap_or(&String::new()))
+            });
+        }
+        if let Some(list) = c.configs.as_mut() {
+            list.retain(|r| {
+                !a.config_rm
+                    .contains(r.config_name.as_ref().unwrap_or(&String::new()))
+            });
+        }
+    }
     a.flags.apply(&mut spec)?;
     if !a.label_add.is_empty() || !a.label_rm.is_empty() {
         let l = spec.labels.get_or_insert_with(HashMap::new);

@@ -9,9 +9,11 @@ use bollard_stubs::models::{
     ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
     ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum,
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
-    TaskSpecPlacementPreferences, TaskSpecPlacementSpread, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1,
+    TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecPlacementPreferences,
+    TaskSpecPlacementSpread, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 use clap::Args;
 use std::str::FromStr;
@@ -34,6 +36,12 @@ pub struct SpecFlags {
     /// Attach a filesystem mount to the service.
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Specify secrets to expose to the service (name, or source=,target=,uid=,gid=,mode=).
+    #[arg(long, alias = "secret-add")]
+    pub secret: Vec<String>,
+    /// Specify configurations to expose to the service (as --secret).
+    #[arg(long, alias = "config-add")]
+    pub config: Vec<String>,
     /// Publish a port as a node port.
     #[arg(short, long)]
     pub publish: Vec<String>,
@@ -223,6 +231,27 @@ impl SpecFlags {
             if let Some(d) = &self.health_start_period {
                 h.start_period = Some(parse_duration(d)?);
             }
+        }
+        for r in &self.secret {
+            let f = parse_file_ref(r, "")?;
+            let list = c.secrets.get_or_insert_with(Vec::new);
+            list.retain(|x| x.file.as_ref().and_then(|f| f.name.as_ref()) != Some(&f.target));
+            list.push(TaskSpecContainerSpecSecrets {
+                file: Some(f.file()),
+                secret_id: None,
+                secret_name: Some(f.source),
+            });
+        }
+        for r in &self.config {
+            let f = parse_file_ref(r, "/")?;
+            let list = c.configs.get_or_insert_with(Vec::new);
+            list.retain(|x| x.file.as_ref().and_then(|f| f.name.as_ref()) != Some(&f.target));
+            list.push(TaskSpecContainerSpecConfigs {
+                file: Some(f.file1()),
+                runtime: None,
+                config_id: None,
+                config_name: Some(f.source),
+            });
         }
         for m in &self.mount {
             let mount = parse_mount(m)?;
@@ -491,6 +520,80 @@ pub fn parse_publish(p: &str) -> Result<Vec<EndpointPortConfig>> {
     Ok(vec![port])
 }
 
+/// A `--secret`/`--config` value: the object's name and the file it becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRefFlag {
+    /// The secret's or config's name.
+    pub source: String,
+    /// The target (a name below /run/secrets for secrets, or a path).
+    pub target: String,
+    /// Owner.
+    pub uid: String,
+    /// Group.
+    pub gid: String,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+impl FileRefFlag {
+    fn file(&self) -> TaskSpecContainerSpecFile {
+        TaskSpecContainerSpecFile {
+            name: Some(self.target.clone()),
+            uid: Some(self.uid.clone()),
+            gid: Some(self.gid.clone()),
+            mode: Some(self.mode),
+        }
+    }
+
+    fn file1(&self) -> TaskSpecContainerSpecFile1 {
+        TaskSpecContainerSpecFile1 {
+            name: Some(self.target.clone()),
+            uid: Some(self.uid.clone()),
+            gid: Some(self.gid.clone()),
+            mode: Some(self.mode),
+        }
+    }
+}
+
+/// `NAME` or `source=NAME[,target=T][,uid=U][,gid=G][,mode=0444]`, as docker parses it;
+/// the default target is the name (prefixed with `default_dir` for configs).
+pub fn parse_file_ref(v: &str, default_dir: &str) -> Result<FileRefFlag> {
+    let mut f = FileRefFlag {
+        source: String::new(),
+        target: String::new(),
+        uid: "0".into(),
+        gid: "0".into(),
+        mode: 0o444,
+    };
+    if !v.contains('=') {
+        f.source = v.to_string();
+    } else {
+        for part in v.split(',') {
+            let Some((k, val)) = part.split_once('=') else {
+                bail!("invalid field '{part}' must be a key=value pair");
+            };
+            match k.to_lowercase().as_str() {
+                "source" | "src" => f.source = val.to_string(),
+                "target" => f.target = val.to_string(),
+                "uid" => f.uid = val.to_string(),
+                "gid" => f.gid = val.to_string(),
+                "mode" => {
+                    f.mode = u32::from_str_radix(val, 8)
+                        .map_err(|_| anyhow::anyhow!("invalid mode specified: {val}"))?;
+                }
+                _ => bail!("invalid field in secret request: {k}"),
+            }
+        }
+    }
+    if f.source.is_empty() {
+        bail!("source is required");
+    }
+    if f.target.is_empty() {
+        f.target = format!("{default_dir}{}", f.source);
+    }
+    Ok(f)
+}
+
 /// `--mount type=volume,source=x,target=/y[,readonly][,volume-nocopy]`.
 pub fn parse_mount(m: &str) -> Result<Mount> {
     let mut mount = Mount {
@@ -542,6 +645,24 @@ mod tests {
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
         assert!(parse_publish("published=1").is_err());
+    }
+
+    #[test]
+    fn file_refs() {
+        let f = parse_file_ref("db", "").unwrap();
+        assert_eq!(
+            (f.source.as_str(), f.target.as_str(), f.mode),
+            ("db", "db", 0o444)
+        );
+        let f =
+            parse_file_ref("source=app,target=/etc/app.conf,uid=5,gid=6,mode=0400", "/").unwrap();
+        assert_eq!(
+            (f.target.as_str(), f.uid.as_str(), f.gid.as_str(), f.mode),
+            ("/etc/app.conf", "5", "6", 0o400)
+        );
+        assert_eq!(parse_file_ref("app", "/").unwrap().target, "/app");
+        assert!(parse_file_ref("target=/x", "").is_err());
+        assert!(parse_file_ref("source=a,mode=9", "").is_err());
     }
 
     #[test]
