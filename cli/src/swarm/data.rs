@@ -1,8 +1,9 @@
 //! `berth secret|config create|ls|inspect|rm`: one set of commands over the two kinds, with
 //! docker's flags and tables.
 
-use super::util::{filters, s, unix_of};
-use crate::engine::format::{Row, ago, print_rows, render_value};
+use super::service::LsArgs;
+use super::util::{filters, print_inspected, s, unix_of};
+use crate::engine::format::{Row, ago, print_rows};
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -57,20 +58,6 @@ pub struct CreateArgs {
     name: String,
     /// FILE, or - for STDIN
     file: String,
-}
-
-/// `ls` flags.
-#[derive(Debug, Args)]
-pub struct LsArgs {
-    /// Only display IDs.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Filter output based on conditions provided.
-    #[arg(short, long = "filter")]
-    filter: Vec<String>,
-    /// Format output using a custom template.
-    #[arg(long)]
-    format: Option<String>,
 }
 
 /// `inspect` flags.
@@ -219,14 +206,7 @@ async fn inspect(c: &Client, kind: Kind, a: InspectArgs) -> Result<()> {
     for n in &a.names {
         all.push(c.swarm_data_inspect(kind.path(), n).await?);
     }
-    if let Some(f) = &a.format {
-        for v in &all {
-            println!("{}", render_value(f, v));
-        }
-        return Ok(());
-    }
-    if !a.pretty {
-        println!("{}", serde_json::to_string_pretty(&Value::Array(all))?);
+    if print_inspected(&all, a.format.as_deref(), a.pretty)? {
         return Ok(());
     }
     for (i, v) in all.iter().enumerate() {

@@ -1,8 +1,8 @@
 //! `berth node ls|inspect|update|promote|demote|rm|ps`.
 
 use super::tasks::{PsArgs, print_tasks};
-use super::util::{filters, s, version};
-use crate::engine::format::{Row, print_rows, render_value};
+use super::util::{filters, print_inspected, s, version};
+use crate::engine::format::{Row, print_rows};
 use anyhow::{Context, Result, bail};
 use berth_client::Client;
 use bollard_stubs::models::{NodeSpec, NodeSpecAvailabilityEnum, NodeSpecRoleEnum};
@@ -281,14 +281,7 @@ async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
     for n in &a.nodes {
         all.push(resolve(c, n).await?);
     }
-    if let Some(f) = &a.format {
-        for n in &all {
-            println!("{}", render_value(f, n));
-        }
-        return Ok(());
-    }
-    if !a.pretty {
-        println!("{}", serde_json::to_string_pretty(&Value::Array(all))?);
+    if print_inspected(&all, a.format.as_deref(), a.pretty)? {
         return Ok(());
     }
     for (i, n) in all.iter().enumerate() {

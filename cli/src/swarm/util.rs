@@ -89,6 +89,22 @@ pub fn strip_digest(image: &str) -> String {
     image.split('@').next().unwrap_or(image).to_string()
 }
 
+/// `inspect` without `--pretty`: each object through the `--format` template, or all as one
+/// JSON array; false (nothing printed) when the caller prints the pretty form.
+pub fn print_inspected(all: &[Value], format: Option<&str>, pretty: bool) -> Result<bool> {
+    if let Some(f) = format {
+        for v in all {
+            println!("{}", crate::engine::format::render_value(f, v));
+        }
+        return Ok(true);
+    }
+    if !pretty {
+        println!("{}", serde_json::to_string_pretty(all)?);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@ mod opts;
 pub(crate) mod progress;
 
 use super::tasks::{PsArgs, print_tasks};
-use super::util::{filters, s, short_id, strip_digest, version};
-use crate::engine::format::{Row, print_rows, render_value};
+use super::util::{filters, print_inspected, s, short_id, strip_digest, version};
+use crate::engine::format::{Row, print_rows};
 use anyhow::{Context, Result, bail};
 use berth_client::Client;
 use bollard_stubs::models::{ServiceSpec, TaskSpec, TaskSpecContainerSpec};
@@ -550,14 +550,7 @@ async fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
     for n in &a.services {
         all.push(c.service_inspect(n).await?);
     }
-    if let Some(f) = &a.format {
-        for v in &all {
-            println!("{}", render_value(f, v));
-        }
-        return Ok(());
-    }
-    if !a.pretty {
-        println!("{}", serde_json::to_string_pretty(&Value::Array(all))?);
+    if print_inspected(&all, a.format.as_deref(), a.pretty)? {
         return Ok(());
     }
     for (i, v) in all.iter().enumerate() {
