@@ -216,7 +216,20 @@ impl NetworkService {
         let master = netlink::index_of(&n.bridge)
             .ok_or_else(|| NetworkError::Internal(format!("bridge {} is missing", n.bridge)))?;
         let mac = ipam::mac_for(e.ip);
-        self.with_nl(|nl| nl.add_veth(&e.veth, &e.ifname, n.mtu, master, nsfd, mac))?;
+        self.with_nl(|nl| {
+            match nl.add_veth(&e.veth, &e.ifname, n.mtu, master, nsfd, mac) {
+                // The kernel tears down the previous run's namespace asynchronously, and the
+                // host end of its veth (named after this container and network, so ours) can
+                // outlive it for a moment: a quick restart finds it. Remove it and retry.
+                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+                    if let Ok(idx) = nl.link_index(&e.veth) {
+                        let _ = nl.del_link(idx);
+                    }
+                    nl.add_veth(&e.veth, &e.ifname, n.mtu, master, nsfd, mac)
+                }
+                r => r,
+            }
+        })?;
         let inside = (|| -> std::io::Result<()> {
             let idx = ns.link_index(&e.ifname)?;
             ns.add_addr(idx, e.ip, e.prefix)?;
