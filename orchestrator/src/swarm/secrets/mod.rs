@@ -143,7 +143,9 @@ pub fn references(spec: &TaskSpecContainerSpec) -> Vec<FileRef> {
     let mut out = Vec::new();
     for s in spec.secrets.iter().flatten() {
         let name = s.secret_name.clone().unwrap_or_default();
-        let f = s.file.as_ref();
+        // Without `File` there is nothing to mount (the manager refuses such references).
+        let Some(f) = s.file.as_ref() else { continue };
+        let f = Some(f);
         out.push(FileRef {
             kind: DataKind::Secret,
             id: s.secret_id.clone().unwrap_or_default(),
@@ -156,7 +158,9 @@ pub fn references(spec: &TaskSpecContainerSpec) -> Vec<FileRef> {
     }
     for c in spec.configs.iter().flatten() {
         let name = c.config_name.clone().unwrap_or_default();
-        let f = c.file.as_ref();
+        // A `Runtime` config (a Windows credential spec) is not a file.
+        let Some(f) = c.file.as_ref() else { continue };
+        let f = Some(f);
         out.push(FileRef {
             kind: DataKind::Config,
             id: c.config_id.clone().unwrap_or_default(),
@@ -204,10 +208,20 @@ impl ClusterState {
             .filter_map(|r| {
                 let spec = r.service.spec.as_ref()?;
                 let c = spec.task_template.as_ref()?.container_spec.as_ref()?;
-                references(c)
-                    .iter()
-                    .any(|f| f.kind == kind && f.id == id)
-                    .then(|| spec.name.clone().unwrap_or_default())
+                // Every reference counts, files or not (a runtime config is still in use).
+                let used = match kind {
+                    DataKind::Secret => c
+                        .secrets
+                        .iter()
+                        .flatten()
+                        .any(|r| r.secret_id.as_deref() == Some(id)),
+                    DataKind::Config => c
+                        .configs
+                        .iter()
+                        .flatten()
+                        .any(|r| r.config_id.as_deref() == Some(id)),
+                };
+                used.then(|| spec.name.clone().unwrap_or_default())
             })
             .collect()
     }
@@ -403,7 +417,8 @@ mod tests {
                 {"SecretID": "t", "SecretName": "tls", "File": {"Name": "/etc/tls.pem", "UID": "100", "GID": "101", "Mode": 256}}
             ],
             "Configs": [
-                {"ConfigID": "c", "ConfigName": "app", "File": {"Name": "app.conf"}}
+                {"ConfigID": "c", "ConfigName": "app", "File": {"Name": "app.conf"}},
+                {"ConfigID": "r", "ConfigName": "cred", "Runtime": {}}
             ]
         }))
         .unwrap();
@@ -417,5 +432,6 @@ mod tests {
         );
         assert_eq!(refs[2].target, "/app.conf");
         assert_eq!(refs[2].kind, DataKind::Config);
+        assert_eq!(refs.len(), 3, "a runtime config is not a file");
     }
 }
