@@ -8,27 +8,10 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use berth_client::Client;
+use berth_orchestrator::swarm::secrets::DataKind;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Read;
-
-/// Secret or config: the API path and the words docker prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `berth secret`.
-    Secret,
-    /// `berth config`.
-    Config,
-}
-
-impl Kind {
-    fn path(self) -> &'static str {
-        match self {
-            Kind::Secret => "secrets",
-            Kind::Config => "configs",
-        }
-    }
-}
 
 /// `secret` and `config` subcommands.
 #[derive(Debug, Subcommand)]
@@ -83,7 +66,7 @@ pub struct RmArgs {
 }
 
 /// Runs a `secret` or `config` subcommand.
-pub async fn run(c: &Client, kind: Kind, cmd: DataCommand) -> Result<()> {
+pub async fn run(c: &Client, kind: DataKind, cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Create(a) => create(c, kind, a).await,
         DataCommand::Ls(a) => ls(c, kind, a).await,
@@ -91,7 +74,7 @@ pub async fn run(c: &Client, kind: Kind, cmd: DataCommand) -> Result<()> {
         DataCommand::Rm(a) => {
             let mut failed = false;
             for n in &a.names {
-                match c.swarm_data_remove(kind.path(), n).await {
+                match c.swarm_data_remove(kind.api_path(), n).await {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
                         eprintln!("Error response from daemon: {e}");
@@ -107,7 +90,7 @@ pub async fn run(c: &Client, kind: Kind, cmd: DataCommand) -> Result<()> {
     }
 }
 
-async fn create(c: &Client, kind: Kind, a: CreateArgs) -> Result<()> {
+async fn create(c: &Client, kind: DataKind, a: CreateArgs) -> Result<()> {
     let data = if a.file == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -136,7 +119,7 @@ async fn create(c: &Client, kind: Kind, a: CreateArgs) -> Result<()> {
     if let Some(d) = a.template_driver {
         spec["Templating"] = json!({ "Name": d });
     }
-    let created = c.swarm_data_create(kind.path(), &spec).await?;
+    let created = c.swarm_data_create(kind.api_path(), &spec).await?;
     println!("{}", s(&created, "/ID"));
     Ok(())
 }
@@ -159,9 +142,9 @@ fn labels_text(v: &Value) -> String {
     pairs.join(",")
 }
 
-async fn ls(c: &Client, kind: Kind, a: LsArgs) -> Result<()> {
+async fn ls(c: &Client, kind: DataKind, a: LsArgs) -> Result<()> {
     let f = filters(&a.filter, &[])?;
-    let mut all = c.swarm_data_list(kind.path(), f.as_deref()).await?;
+    let mut all = c.swarm_data_list(kind.api_path(), f.as_deref()).await?;
     all.sort_by_key(|v| s(v, "/Spec/Name"));
     if a.quiet {
         for v in &all {
@@ -183,14 +166,14 @@ async fn ls(c: &Client, kind: Kind, a: LsArgs) -> Result<()> {
         })
         .collect();
     let columns: &[(&str, &'static str)] = match kind {
-        Kind::Secret => &[
+        DataKind::Secret => &[
             ("ID", "ID"),
             ("NAME", "Name"),
             ("DRIVER", "Driver"),
             ("CREATED", "CreatedAt"),
             ("UPDATED", "UpdatedAt"),
         ],
-        Kind::Config => &[
+        DataKind::Config => &[
             ("ID", "ID"),
             ("NAME", "Name"),
             ("CREATED", "CreatedAt"),
@@ -201,10 +184,10 @@ async fn ls(c: &Client, kind: Kind, a: LsArgs) -> Result<()> {
     Ok(())
 }
 
-async fn inspect(c: &Client, kind: Kind, a: InspectArgs) -> Result<()> {
+async fn inspect(c: &Client, kind: DataKind, a: InspectArgs) -> Result<()> {
     let mut all = Vec::new();
     for n in &a.names {
-        all.push(c.swarm_data_inspect(kind.path(), n).await?);
+        all.push(c.swarm_data_inspect(kind.api_path(), n).await?);
     }
     if print_inspected(&all, a.format.as_deref(), a.pretty)? {
         return Ok(());
@@ -222,12 +205,12 @@ async fn inspect(c: &Client, kind: Kind, a: InspectArgs) -> Result<()> {
                 println!(" - {l}");
             }
         }
-        if kind == Kind::Secret {
+        if kind == DataKind::Secret {
             println!("Driver:          {}", s(v, "/Spec/Driver/Name"));
         }
         println!("Created at:      {}", s(v, "/CreatedAt"));
         println!("Updated at:      {}", s(v, "/UpdatedAt"));
-        if kind == Kind::Config {
+        if kind == DataKind::Config {
             let data = STANDARD.decode(s(v, "/Spec/Data")).unwrap_or_default();
             println!("Data:");
             println!("{}", String::from_utf8_lossy(&data));

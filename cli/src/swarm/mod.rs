@@ -10,6 +10,7 @@ mod util;
 
 use crate::engine::ConnArgs;
 use anyhow::Result;
+use berth_orchestrator::swarm::secrets::DataKind;
 use clap::Subcommand;
 
 /// The swarm command groups.
@@ -47,8 +48,8 @@ pub fn run(cmd: SwarmTop, conn: &ConnArgs) -> Result<()> {
             SwarmTop::Node(n) => node::run(&c, n).await,
             SwarmTop::Service(s) => service::run(&c, *s).await,
             SwarmTop::Stack(s) => stack::run(&c, *s).await,
-            SwarmTop::Secret(s) => data::run(&c, data::Kind::Secret, s).await,
-            SwarmTop::Config(s) => data::run(&c, data::Kind::Config, s).await,
+            SwarmTop::Secret(s) => data::run(&c, DataKind::Secret, s).await,
+            SwarmTop::Config(s) => data::run(&c, DataKind::Config, s).await,
         }
     })
 }

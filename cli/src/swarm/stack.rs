@@ -7,6 +7,7 @@ use crate::engine::format::{Row, print_rows};
 use anyhow::{Context, Result, bail};
 use berth_client::Client;
 use berth_orchestrator::stack::{LABEL_NAMESPACE, StackPlan, convert};
+use berth_orchestrator::swarm::secrets::DataKind;
 use clap::{Args, Subcommand};
 use compose_spec::loader::{LoadOptions, load_project};
 use serde_json::Value;
@@ -165,15 +166,15 @@ fn plan(a: &DeployArgs) -> Result<StackPlan> {
     Ok(convert(&a.name, &loaded.project)?)
 }
 
-/// Creates the stack's secrets or configs (`kind` is the API path), or updates the labels of
-/// those that exist (the manager refuses changed data, as Docker's does).
+/// Creates the stack's secrets or configs, or updates the labels of those that exist (the
+/// manager refuses changed data, as Docker's does).
 async fn deploy_data(
     c: &Client,
-    kind: &str,
+    kind: DataKind,
     objects: &[berth_orchestrator::stack::StackData],
 ) -> Result<()> {
     use base64::Engine as _;
-    let noun = kind.trim_end_matches('s');
+    let (path, noun) = (kind.api_path(), kind.noun());
     for o in objects {
         let mut spec = serde_json::json!({
             "Name": o.name,
@@ -183,26 +184,25 @@ async fn deploy_data(
         if let Some(d) = &o.template_driver {
             spec["Templating"] = serde_json::json!({ "Name": d });
         }
-        match c.swarm_data_inspect(kind, &o.name).await {
-            Ok(cur) if s(&cur, "/Spec/Name") == o.name => {
+        // An inspect by name can also match an ID prefix: only the same name is ours.
+        let current = match c.swarm_data_inspect(path, &o.name).await {
+            Ok(cur) => (s(&cur, "/Spec/Name") == o.name).then_some(cur),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        match current {
+            Some(cur) => {
                 println!("Updating {noun} {}", o.name);
-                c.swarm_data_update(kind, &s(&cur, "/ID"), version(&cur), &spec)
+                c.swarm_data_update(path, &s(&cur, "/ID"), version(&cur), &spec)
                     .await
                     .with_context(|| format!("failed to update {noun} {}", o.name))?;
             }
-            Ok(_) => {
+            None => {
                 println!("Creating {noun} {}", o.name);
-                c.swarm_data_create(kind, &spec)
+                c.swarm_data_create(path, &spec)
                     .await
                     .with_context(|| format!("failed to create {noun} {}", o.name))?;
             }
-            Err(e) if e.is_not_found() => {
-                println!("Creating {noun} {}", o.name);
-                c.swarm_data_create(kind, &spec)
-                    .await
-                    .with_context(|| format!("failed to create {noun} {}", o.name))?;
-            }
-            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -249,7 +249,10 @@ async fn deploy(c: &Client, a: DeployArgs) -> Result<()> {
                 .with_context(|| format!("failed to create network {}", n.create.name))?;
         }
     }
-    for (kind, objects) in [("secrets", &plan.secrets), ("configs", &plan.configs)] {
+    for (kind, objects) in [
+        (DataKind::Secret, &plan.secrets),
+        (DataKind::Config, &plan.configs),
+    ] {
         deploy_data(c, kind, objects).await?;
     }
     let existing: HashMap<String, Value> = stack_services(c, &a.name)
@@ -404,9 +407,9 @@ async fn rm(c: &Client, a: RmArgs) -> Result<()> {
         let services = stack_services(c, name).await?;
         let networks = stack_networks(c, name).await?;
         let mut data = Vec::new();
-        for kind in ["secrets", "configs"] {
+        for kind in [DataKind::Secret, DataKind::Config] {
             for v in c
-                .swarm_data_list(kind, Some(&namespace_filter(name)))
+                .swarm_data_list(kind.api_path(), Some(&namespace_filter(name)))
                 .await?
             {
                 data.push((kind, v));
@@ -437,10 +440,10 @@ async fn rm(c: &Client, a: RmArgs) -> Result<()> {
             }
         }
         for (kind, v) in &data {
-            let noun = kind.trim_end_matches('s');
+            let noun = kind.noun();
             let n = s(v, "/Spec/Name");
             println!("Removing {noun} {n}");
-            if let Err(e) = c.swarm_data_remove(kind, &s(v, "/ID")).await {
+            if let Err(e) = c.swarm_data_remove(kind.api_path(), &s(v, "/ID")).await {
                 eprintln!("Failed to remove {noun} {n}: {e}");
                 failed = true;
             }

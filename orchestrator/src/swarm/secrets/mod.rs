@@ -32,6 +32,14 @@ impl DataKind {
         }
     }
 
+    /// The Engine API's collection path (`/secrets`, `/configs`) without the slash.
+    pub fn api_path(self) -> &'static str {
+        match self {
+            DataKind::Secret => "secrets",
+            DataKind::Config => "configs",
+        }
+    }
+
     /// What sealed data is bound to: kind and ID.
     pub fn context(self, id: &str) -> String {
         format!("{}/{id}", self.noun())
