@@ -16,7 +16,9 @@ cleanup() {
   for p in $PIDS; do kill "$p" 2>/dev/null || true; done
   sleep 1
   for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+  # Its nftables table (berth-<id>) stays too; the bridge is berth0<id>.
   [ -n "$BRIDGE" ] && ip link del "$BRIDGE" 2>/dev/null || true
+  [ -n "$BRIDGE" ] && nft delete table ip "berth-${BRIDGE#berth0}" 2>/dev/null || true
   grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$W"
 }
