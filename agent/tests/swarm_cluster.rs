@@ -30,10 +30,22 @@ fn swarm(hosts: usize, managers: usize) -> Cluster {
             &remote,
         ]);
     }
-    Cluster::wait_for(20, "all nodes ready", || {
-        let out = c.hosts[0].docker(&["node", "ls", "--format", "{{.Status}}"]);
+    // Reachability is what the leader heard in the last 2 s, so under CI load a manager that just
+    // joined can show Unreachable for a moment; wait for the settled cluster, not the first view.
+    Cluster::wait_for(20, "all nodes ready and managers reachable", || {
+        let out = c.hosts[0].docker(&[
+            "node",
+            "ls",
+            "--format",
+            "{{.Status}} {{.ManagerStatus}}",
+        ]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        (text.lines().filter(|l| *l == "Ready").count() == hosts).then_some(())
+        let ready = text.lines().filter(|l| l.starts_with("Ready")).count();
+        let managing = text
+            .lines()
+            .filter(|l| l.ends_with(" Leader") || l.ends_with(" Reachable"))
+            .count();
+        (ready == hosts && managing == managers).then_some(())
     });
     c
 }
