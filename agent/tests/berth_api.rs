@@ -353,16 +353,31 @@ fn openapi_documents_every_route() {
     let paths = doc["paths"].as_mapping().expect("paths");
     let documented: Vec<&str> = paths.keys().filter_map(|k| k.as_str()).collect();
     let served = berth_agent::api::berth_v1::paths();
-    for p in &served {
+    for (p, methods) in &served {
         assert!(documented.contains(p), "{p} is served but not in {path}");
-        assert!(paths[*p]["get"].is_mapping(), "{p} has no GET in {path}");
-        assert!(
-            paths[*p]["get"]["responses"]["200"].is_mapping(),
-            "{p}: no 200"
-        );
+        for m in *methods {
+            assert!(paths[*p][*m].is_mapping(), "{p} has no {m} in {path}");
+            assert!(
+                paths[*p][*m]["responses"]["200"].is_mapping(),
+                "{m} {p}: no 200"
+            );
+        }
+        let doc_methods: Vec<&str> = paths[*p]
+            .as_mapping()
+            .expect("path item")
+            .keys()
+            .filter_map(|k| k.as_str())
+            .filter(|k| ["get", "put", "post", "delete", "patch"].contains(k))
+            .collect();
+        for m in doc_methods {
+            assert!(methods.contains(&m), "{m} {p} is documented but not served");
+        }
     }
     for p in &documented {
-        assert!(served.contains(p), "{p} is documented but not served");
+        assert!(
+            served.iter().any(|(s, _)| s == p),
+            "{p} is documented but not served"
+        );
     }
     // Every schema reference resolves.
     let schemas = doc["components"]["schemas"].as_mapping().unwrap();

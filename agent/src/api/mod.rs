@@ -4,6 +4,7 @@
 pub mod berth_v1;
 pub mod build;
 pub mod containers;
+pub mod dashboard;
 pub mod images;
 pub mod networks;
 pub mod progress;
@@ -507,6 +508,7 @@ pub fn router(state: AppState) -> Router {
         .merge(swarm::routes())
         .merge(secrets::routes())
         .merge(berth_v1::routes())
+        .merge(dashboard::routes())
         .fallback(page_not_found)
         .with_state(state)
 }

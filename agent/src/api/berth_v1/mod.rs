@@ -1,7 +1,9 @@
 //! Berth's own JSON API for dashboards, `/berth/v1/`: flat snake_case views of the cluster,
-//! nodes, services, tasks and stacks, and their changes as server-sent events. Served by
-//! managers on the same listeners as the Engine API; documented in `docs/api/berth-v1.yaml`.
+//! nodes, services, tasks and stacks, their changes as server-sent events, and the three
+//! actions of the web dashboard (scale, node availability, rollback). Served by managers on
+//! the same listeners as the Engine API; documented in `docs/api/berth-v1.yaml`.
 
+mod actions;
 pub mod events;
 pub mod model;
 
@@ -12,25 +14,44 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use berth_orchestrator::swarm::manager::Manager;
 use model::{ClusterView, NodeView, ServiceView, Snapshot, StackView, TaskView};
 use std::collections::BTreeMap;
 
-/// Every route with its handler; [`routes`] serves them and [`paths`] lists them for the
-/// OpenAPI check.
-fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// Every route with its methods and handler; [`routes`] serves them and [`paths`] lists them
+/// for the OpenAPI check.
+type Route = (
+    &'static str,
+    &'static [&'static str],
+    MethodRouter<AppState>,
+);
+
+fn table() -> Vec<Route> {
+    const GET: &[&str] = &["get"];
+    const POST: &[&str] = &["post"];
     vec![
-        ("/berth/v1/cluster", get(cluster)),
-        ("/berth/v1/nodes", get(node_list)),
-        ("/berth/v1/nodes/{id}", get(node_get)),
-        ("/berth/v1/services", get(service_list)),
-        ("/berth/v1/services/{id}", get(service_get)),
-        ("/berth/v1/tasks", get(task_list)),
-        ("/berth/v1/tasks/{id}", get(task_get)),
-        ("/berth/v1/stacks", get(stack_list)),
-        ("/berth/v1/stacks/{name}", get(stack_get)),
-        ("/berth/v1/events", get(events_stream)),
+        ("/berth/v1/cluster", GET, get(cluster)),
+        ("/berth/v1/nodes", GET, get(node_list)),
+        ("/berth/v1/nodes/{id}", GET, get(node_get)),
+        (
+            "/berth/v1/nodes/{id}/availability",
+            POST,
+            post(actions::availability),
+        ),
+        ("/berth/v1/services", GET, get(service_list)),
+        ("/berth/v1/services/{id}", GET, get(service_get)),
+        ("/berth/v1/services/{id}/scale", POST, post(actions::scale)),
+        (
+            "/berth/v1/services/{id}/rollback",
+            POST,
+            post(actions::rollback),
+        ),
+        ("/berth/v1/tasks", GET, get(task_list)),
+        ("/berth/v1/tasks/{id}", GET, get(task_get)),
+        ("/berth/v1/stacks", GET, get(stack_list)),
+        ("/berth/v1/stacks/{name}", GET, get(stack_get)),
+        ("/berth/v1/events", GET, get(events_stream)),
     ]
 }
 
@@ -38,24 +59,33 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
 pub fn routes() -> Router<AppState> {
     table()
         .into_iter()
-        .fold(Router::new(), |r, (path, handler)| r.route(path, handler))
+        .fold(Router::new(), |r, (path, _, handler)| {
+            r.route(path, handler)
+        })
 }
 
-/// The paths served (all `GET`), in axum's `{param}` syntax, which OpenAPI shares.
-pub fn paths() -> Vec<&'static str> {
-    table().into_iter().map(|(p, _)| p).collect()
+/// The paths served, in axum's `{param}` syntax (which OpenAPI shares), with their methods in
+/// OpenAPI's lowercase.
+pub fn paths() -> Vec<(&'static str, &'static [&'static str])> {
+    table().into_iter().map(|(p, m, _)| (p, m)).collect()
 }
 
 /// The manager, or 503 on workers and nodes outside a swarm (where Docker's swarm routes
 /// answer 503 too).
 async fn manager(s: &AppState) -> ApiResult<Manager> {
+    serving_manager(s, "/berth/v1/").await
+}
+
+/// The manager, or a 503 whose message says why this node cannot serve `what`.
+pub(super) async fn serving_manager(s: &AppState, what: &str) -> ApiResult<Manager> {
     if let Some(m) = s.swarm.manager().await {
         return Ok(m);
     }
     let msg = if s.swarm.node_id().await.is_some() {
-        "this node is a swarm worker; /berth/v1/ is served by managers only"
+        format!("this node is a swarm worker; {what} is served by managers only")
     } else {
         "this node is not in a swarm; run \"docker swarm init\" or \"docker swarm join\" first"
+            .to_string()
     };
     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg))
 }
