@@ -6,50 +6,6 @@ mod common;
 use common::cluster::{Cluster, IMAGE};
 use std::collections::HashMap;
 
-/// `swarm init` on h0, managers h1..managers, workers after; returns the cluster.
-fn swarm(hosts: usize, managers: usize) -> Cluster {
-    let c = Cluster::new(hosts);
-    let h0 = &c.hosts[0];
-    h0.docker_ok(&["swarm", "init", "--advertise-addr", &h0.ip]);
-    let manager_token = h0.docker_ok(&["swarm", "join-token", "-q", "manager"]);
-    let worker_token = h0.docker_ok(&["swarm", "join-token", "-q", "worker"]);
-    let remote = format!("{}:2377", h0.ip);
-    for (i, h) in c.hosts.iter().enumerate().skip(1) {
-        let token = if i < managers {
-            &manager_token
-        } else {
-            &worker_token
-        };
-        h.docker_ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &h.ip,
-            "--token",
-            token.trim(),
-            &remote,
-        ]);
-    }
-    // Reachability is what the leader heard in the last 2 s, so under CI load a manager that just
-    // joined can show Unreachable for a moment; wait for the settled cluster, not the first view.
-    Cluster::wait_for(20, "all nodes ready and managers reachable", || {
-        let out = c.hosts[0].docker(&[
-            "node",
-            "ls",
-            "--format",
-            "{{.Status}} {{.ManagerStatus}}",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let ready = text.lines().filter(|l| l.starts_with("Ready")).count();
-        let managing = text
-            .lines()
-            .filter(|l| l.ends_with(" Leader") || l.ends_with(" Reachable"))
-            .count();
-        (ready == hosts && managing == managers).then_some(())
-    });
-    c
-}
-
 /// Running tasks of `service` per node ID, as `docker service ps` on host `via` shows them.
 fn running_per_node(c: &Cluster, via: usize, service: &str) -> HashMap<String, usize> {
     let out = c.hosts[via].docker(&[
@@ -87,7 +43,7 @@ fn wait_running(
 
 #[test]
 fn three_managers_two_workers_spread_a_service_and_survive_the_leader() {
-    let mut c = swarm(5, 3);
+    let mut c = Cluster::swarm(5, 3);
     let h0 = &c.hosts[0];
     let ls = h0.docker_ok(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
     assert_eq!(ls.lines().filter(|l| *l == "Leader").count(), 1, "{ls}");
@@ -151,7 +107,7 @@ fn three_managers_two_workers_spread_a_service_and_survive_the_leader() {
 
 #[test]
 fn a_stopped_worker_has_its_tasks_rescheduled_and_drain_moves_tasks() {
-    let mut c = swarm(3, 1);
+    let mut c = Cluster::swarm(3, 1);
     let h0 = &c.hosts[0];
     h0.docker_ok(&[
         "service",
@@ -195,7 +151,7 @@ fn a_stopped_worker_has_its_tasks_rescheduled_and_drain_moves_tasks() {
 
 #[test]
 fn a_minority_cannot_write_and_heals() {
-    let c = swarm(3, 3);
+    let c = Cluster::swarm(3, 3);
     c.link(2, false);
     let o = c.hosts[2].docker(&[
         "service", "create", "-d", "--name", "x", IMAGE, "sleep", "100",
@@ -219,7 +175,7 @@ fn a_minority_cannot_write_and_heals() {
 
 #[test]
 fn bad_input_gets_docker_errors() {
-    let c = swarm(2, 1);
+    let c = Cluster::swarm(2, 1);
     let h0 = &c.hosts[0];
     let o = c.hosts[1].docker(&[
         "swarm",
@@ -281,7 +237,7 @@ fn manager_status(c: &Cluster, via: usize) -> String {
 
 #[test]
 fn promote_and_demote_move_nodes_in_and_out_of_raft() {
-    let c = swarm(3, 1);
+    let c = Cluster::swarm(3, 1);
     let last = c.hosts[0].docker(&["node", "demote", "h0"]);
     assert!(!last.status.success());
     let err = String::from_utf8_lossy(&last.stderr);
@@ -331,7 +287,7 @@ fn promote_and_demote_move_nodes_in_and_out_of_raft() {
 
 #[test]
 fn published_ports_answer_on_the_nodes_that_run_a_task() {
-    let c = swarm(2, 1);
+    let c = Cluster::swarm(2, 1);
     c.hosts[0].docker_ok(&[
         "service",
         "create",
@@ -383,7 +339,7 @@ fn running_task_ids(c: &Cluster, via: usize, service: &str) -> Vec<String> {
 
 #[test]
 fn the_whole_cluster_restarts_from_disk() {
-    let mut c = swarm(4, 3);
+    let mut c = Cluster::swarm(4, 3);
     c.hosts[0].docker_ok(&[
         "service",
         "create",
@@ -432,7 +388,7 @@ fn the_whole_cluster_restarts_from_disk() {
 
 #[test]
 fn a_failing_rolling_update_rolls_back() {
-    let c = swarm(2, 1);
+    let c = Cluster::swarm(2, 1);
     let h0 = &c.hosts[0];
     h0.docker_ok(&[
         "service",
@@ -512,7 +468,7 @@ networks:
 
 #[test]
 fn stacks_deploy_from_the_docker_cli_and_berth() {
-    let c = swarm(2, 1);
+    let c = Cluster::swarm(2, 1);
     let h0 = &c.hosts[0];
     let file = h0.dir.join("stack.yml");
     std::fs::write(&file, STACK).expect("stack file");
@@ -574,7 +530,7 @@ fn stacks_deploy_from_the_docker_cli_and_berth() {
 
 #[test]
 fn a_replicated_job_runs_to_completion() {
-    let c = swarm(2, 1);
+    let c = Cluster::swarm(2, 1);
     let h0 = &c.hosts[0];
     h0.docker_ok(&[
         "service",
@@ -624,7 +580,7 @@ fn log_sources(out: &str, word: &str) -> std::collections::BTreeSet<(String, Str
 
 #[test]
 fn service_logs_come_from_every_node_through_any_manager() {
-    let c = swarm(3, 2);
+    let c = Cluster::swarm(3, 2);
     let h0 = &c.hosts[0];
     h0.docker_ok(&[
         "service",
@@ -778,7 +734,7 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Path
 fn secrets_and_configs_reach_only_the_tasks_that_use_them() {
     // h0 makes the cluster (and its data key), h1 joins as a manager and must fetch the key
     // before it can seal or open anything, h2 is the worker that runs the task.
-    let c = swarm(3, 2);
+    let c = Cluster::swarm(3, 2);
     let (h0, h1, h2) = (&c.hosts[0], &c.hosts[1], &c.hosts[2]);
     let secret_value = "hunter2-a8f3c1e9d2";
     let file = |name: &str, body: &str| {
@@ -941,7 +897,7 @@ secrets:
 
 #[test]
 fn berth_secret_config_service_and_stack_commands() {
-    let c = swarm(1, 1);
+    let c = Cluster::swarm(1, 1);
     let h0 = &c.hosts[0];
     assert!(
         DATA_STACK.contains(IMAGE),

@@ -140,6 +140,47 @@ impl Cluster {
         c
     }
 
+    /// `swarm init` on h0, managers h1..managers, workers after; returns the cluster.
+    pub fn swarm(hosts: usize, managers: usize) -> Self {
+        let c = Cluster::new(hosts);
+        let h0 = &c.hosts[0];
+        h0.docker_ok(&["swarm", "init", "--advertise-addr", &h0.ip]);
+        let manager_token = h0.docker_ok(&["swarm", "join-token", "-q", "manager"]);
+        let worker_token = h0.docker_ok(&["swarm", "join-token", "-q", "worker"]);
+        let remote = format!("{}:2377", h0.ip);
+        for (i, h) in c.hosts.iter().enumerate().skip(1) {
+            let token = if i < managers {
+                &manager_token
+            } else {
+                &worker_token
+            };
+            h.docker_ok(&[
+                "swarm",
+                "join",
+                "--advertise-addr",
+                &h.ip,
+                "--token",
+                token.trim(),
+                &remote,
+            ]);
+        }
+        // Reachability is what the leader heard in the last 2 s, so under CI load a manager
+        // that just joined can show Unreachable for a moment; wait for the settled cluster,
+        // not the first view.
+        Cluster::wait_for(20, "all nodes ready and managers reachable", || {
+            let out =
+                c.hosts[0].docker(&["node", "ls", "--format", "{{.Status}} {{.ManagerStatus}}"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let ready = text.lines().filter(|l| l.starts_with("Ready")).count();
+            let managing = text
+                .lines()
+                .filter(|l| l.ends_with(" Leader") || l.ends_with(" Reachable"))
+                .count();
+            (ready == hosts && managing == managers).then_some(())
+        });
+        c
+    }
+
     /// Starts (or restarts) host `i`'s berthd inside its namespace.
     pub fn start(&mut self, i: usize) {
         let h = &mut self.hosts[i];

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod cluster;
 #[path = "../../../tests/support/netns.rs"]
 pub mod netns;
@@ -253,23 +254,32 @@ pub fn stop_child(mut c: Child) {
     let _ = c.wait();
 }
 
-/// Kills processes started from `dir` (shims), unmounts what is mounted below it and removes
-/// the cgroups of `ids`.
-pub fn sweep(dir: &Path, ids: &[String]) {
-    let d = dir.to_string_lossy().to_string();
+/// Kills (SIGKILL) every other process whose command line contains `needle`; how many.
+pub fn kill_mentioning(needle: &str) -> usize {
+    let me = std::process::id().to_string();
+    let mut killed = 0;
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(&d) {
+            if pid.to_string() != me && String::from_utf8_lossy(&cmd).contains(needle) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
+                killed += 1;
             }
         }
     }
+    killed
+}
+
+/// Kills processes started from `dir` (shims), unmounts what is mounted below it and removes
+/// the cgroups of `ids`.
+pub fn sweep(dir: &Path, ids: &[String]) {
+    let d = dir.to_string_lossy().to_string();
+    kill_mentioning(&d);
     std::thread::sleep(Duration::from_millis(100));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut targets: Vec<&str> = mounts
