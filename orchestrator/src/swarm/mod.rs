@@ -5,6 +5,7 @@ pub mod ca;
 pub mod dispatcher;
 pub mod ids;
 pub mod manager;
+pub mod overlay;
 pub mod raft;
 pub mod reconcile;
 pub mod scheduler;

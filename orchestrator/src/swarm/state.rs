@@ -32,6 +32,9 @@ pub struct ClusterState {
     /// Configs by ID, their data sealed.
     #[serde(default)]
     pub configs: BTreeMap<String, DataObject>,
+    /// Addresses of tasks and services on the overlay networks.
+    #[serde(default)]
+    pub overlay: crate::swarm::overlay::Allocations,
 }
 
 /// The cluster's identity, settings and credentials.
@@ -286,6 +289,25 @@ fn stale(kind: &str, expected: u64, found: u64) -> Outcome {
 impl ClusterState {
     /// Applies one command at Raft log `index`; deterministic on every replica.
     pub fn apply(&mut self, index: u64, request: Request) -> Outcome {
+        let allocates = matches!(
+            request.command,
+            Command::Tasks { .. }
+                | Command::Batch(_)
+                | Command::TaskStatuses(_)
+                | Command::CreateService(_)
+                | Command::UpdateService { .. }
+                | Command::RemoveService { .. }
+                | Command::RemoveNode { .. }
+                | Command::RemoveNetwork { .. }
+        );
+        let outcome = self.apply_command(index, request);
+        if allocates {
+            self.allocate_addresses();
+        }
+        outcome
+    }
+
+    fn apply_command(&mut self, index: u64, request: Request) -> Outcome {
         let at = request.at;
         match request.command {
             Command::Batch(requests) => Outcome::Batch(
@@ -293,7 +315,7 @@ impl ClusterState {
                     .into_iter()
                     .map(|r| match r.command {
                         Command::Batch(_) => Outcome::Invalid("a batch inside a batch".into()),
-                        _ => self.apply(index, r),
+                        _ => self.apply_command(index, r),
                     })
                     .collect(),
             ),
@@ -496,7 +518,11 @@ impl ClusterState {
                 {
                     return Outcome::Conflict(format!("network with name {name} already exists"));
                 }
-                self.networks.insert(id, *network);
+                let mut network = *network;
+                if let Err(e) = self.prepare_network(&mut network) {
+                    return Outcome::Invalid(e);
+                }
+                self.networks.insert(id, network);
                 Outcome::Done
             }
             Command::RemoveNetwork { id } => {

@@ -52,8 +52,7 @@ pub struct SessionResponse {
     /// so the agent names containers `<task name>.<task id>`.
     pub tasks: Vec<Task>,
     /// The swarm networks those tasks attach to (`TaskSpec.Networks[].Target` is a network
-    /// ID): the agent creates the node-local part of each (a bridge with the same name, until
-    /// overlay networks exist).
+    /// ID): the agent creates the node's part of each (a bridge and its VXLAN device).
     pub networks: Vec<Network>,
     /// Addresses (`host:port`) of all managers, to reconnect elsewhere when this one fails.
     pub managers: Vec<String>,
@@ -75,4 +74,12 @@ pub struct SessionResponse {
     /// only those; the node keeps it in memory.
     #[serde(default)]
     pub data: Vec<crate::swarm::secrets::DataPayload>,
+    /// The overlay networks this node's tasks use: where every task on them is and what the
+    /// services resolve to.
+    #[serde(default)]
+    pub overlay: Vec<crate::swarm::overlay::OverlayView>,
+    /// Task ID -> network ID -> the address the task has there.
+    #[serde(default)]
+    pub addresses:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::net::Ipv4Addr>>,
 }

@@ -6,6 +6,7 @@ use super::stopped;
 use crate::swarm::dispatcher::proto::{
     ENDPOINT_PORTS_LABEL, HEARTBEAT_PERIOD, SessionRequest, SessionResponse,
 };
+use crate::swarm::overlay::OverlayView;
 use crate::swarm::state::{ClusterState, Command};
 use axum::extract::{Extension, Json};
 use axum::http::StatusCode;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, NodeState, NodeStatus, Task, TaskState,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,23 +131,32 @@ pub(crate) fn all_assignments(state: &ClusterState) -> HashMap<String, SessionRe
             per_node.entry(n).or_default().push(t);
         }
     }
+    let views = state.overlay_views();
     per_node
         .into_iter()
         .map(|(node, mut tasks)| {
             tasks.sort_by(|a, b| a.id.cmp(&b.id));
-            (node.to_string(), node_assignments(state, node, &tasks))
+            (
+                node.to_string(),
+                node_assignments(state, &views, node, &tasks),
+            )
         })
         .collect()
 }
 
 /// What a node with nothing assigned gets.
 pub(crate) fn no_assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
-    node_assignments(state, node_id, &[])
+    node_assignments(state, &Default::default(), node_id, &[])
 }
 
 /// The assignments of `node_id` (its `tasks`, sorted by ID), with task names filled in, and
 /// their version.
-fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -> SessionResponse {
+fn node_assignments(
+    state: &ClusterState,
+    views: &BTreeMap<String, OverlayView>,
+    node_id: &str,
+    node_tasks: &[&Task],
+) -> SessionResponse {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut tasks = Vec::new();
     let ingress = ingress_holders(node_tasks);
@@ -204,6 +214,19 @@ fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -
     for n in &networks {
         n.id.hash(&mut hasher);
     }
+    let overlay: Vec<OverlayView> = network_ids
+        .iter()
+        .filter_map(|id| views.get(id).cloned())
+        .collect();
+    overlay.hash(&mut hasher);
+    let addresses: BTreeMap<String, BTreeMap<String, std::net::Ipv4Addr>> = tasks
+        .iter()
+        .filter_map(|t| {
+            let id = t.id.as_ref()?;
+            Some((id.clone(), state.overlay.tasks.get(id)?.clone()))
+        })
+        .collect();
+    addresses.hash(&mut hasher);
     SessionResponse {
         version: hasher.finish(),
         tasks,
@@ -214,6 +237,8 @@ fn node_assignments(state: &ClusterState, node_id: &str, node_tasks: &[&Task]) -
         raft_member: false,
         log_subscriptions: Vec::new(),
         data: Vec::new(),
+        overlay,
+        addresses,
     }
 }
 
