@@ -100,7 +100,7 @@ impl ContainerService {
             )
             .into());
         }
-        if net.driver != "bridge" {
+        if !net.bridged() {
             return Err(ContainerError::Invalid(format!(
                 "container cannot be disconnected from host network or connected to host network ({})",
                 net.name

@@ -31,7 +31,7 @@ impl Discovery {
 
 /// Whether containers on `r` resolve each other's names through the embedded server.
 fn has_dns(r: &NetworkRecord) -> bool {
-    r.driver == "bridge" && !r.predefined && r.gateway.is_some()
+    r.bridged() && !r.predefined && r.gateway.is_some()
 }
 
 impl NetworkService {

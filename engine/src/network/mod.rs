@@ -12,10 +12,12 @@ pub mod ipam;
 mod netlink;
 mod netns;
 pub mod nft;
+mod overlay;
 mod ports;
 mod sandbox;
 
 pub use ipam::Ipv4Net;
+pub use overlay::{OverlaySpec, VirtualIp};
 pub use ports::PublishedPort;
 pub use sandbox::{EndpointRequest, SandboxInfo, SandboxRequest};
 
@@ -167,7 +169,14 @@ impl NetworkRecord {
             name: Some(self.name.clone()),
             id: Some(self.id.clone()),
             created: Some(self.created.clone()),
-            scope: Some("local".into()),
+            scope: Some(
+                if self.driver == overlay::DRIVER {
+                    "swarm"
+                } else {
+                    "local"
+                }
+                .into(),
+            ),
             driver: Some(self.driver.clone()),
             ipam: Some(self.ipam()),
             internal: Some(self.internal),
@@ -248,6 +257,8 @@ struct Inner {
     held: Mutex<HashMap<String, Vec<ports::Held>>>,
     /// The embedded DNS server and what it knows.
     discovery: discovery::Discovery,
+    /// Overlay peers and VIP rules as programmed.
+    overlay: Mutex<overlay::OverlayState>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -281,6 +292,7 @@ impl NetworkService {
                 nl: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
                 discovery: discovery::Discovery::new(),
+                overlay: Mutex::new(overlay::OverlayState::default()),
             }),
         };
         let s = svc.clone();
@@ -341,8 +353,8 @@ impl NetworkService {
         // An engine without the rights or tools for networking still serves everything
         // else; starts on bridge networks then report the cause.
         for r in &recs {
-            if r.driver == "bridge"
-                && let Err(e) = self.ensure_bridge(r)
+            if r.bridged()
+                && let Err(e) = self.ensure_bridge(r).and_then(|()| self.ensure_vxlan(r))
             {
                 tracing::warn!(network = %r.name, error = %e, "bridge");
             }
@@ -576,7 +588,7 @@ impl NetworkService {
     /// `POST /networks/create`.
     pub async fn create(&self, req: NetworkCreateRequest) -> Result<NetworkCreateResponse> {
         let s = self.clone();
-        let resp = tokio::task::spawn_blocking(move || s.create_blocking(req))
+        let resp = tokio::task::spawn_blocking(move || s.create_blocking(req, false))
             .await
             .map_err(|e| NetworkError::Internal(e.to_string()))??;
         if let Ok(r) = self.get(&resp.id) {
@@ -585,7 +597,12 @@ impl NetworkService {
         Ok(resp)
     }
 
-    fn create_blocking(&self, req: NetworkCreateRequest) -> Result<NetworkCreateResponse> {
+    /// Creates a bridge network, or with `overlay` the local part of a swarm network.
+    fn create_blocking(
+        &self,
+        req: NetworkCreateRequest,
+        overlay: bool,
+    ) -> Result<NetworkCreateResponse> {
         let driver = req
             .driver
             .clone()
@@ -593,6 +610,13 @@ impl NetworkService {
             .unwrap_or_else(|| "bridge".into());
         match driver.as_str() {
             "bridge" => {}
+            overlay::DRIVER if overlay => {}
+            overlay::DRIVER => {
+                return Err(NetworkError::Forbidden(
+                    "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.".into(),
+                )
+                .into());
+            }
             "host" | "null" => {
                 return Err(NetworkError::Forbidden(format!(
                     "only one instance of \"{driver}\" network is allowed"
@@ -726,9 +750,15 @@ impl NetworkService {
             predefined: false,
         };
         self.insert_record(&rec)?;
-        let made = self.ensure_bridge(&rec).and_then(|()| self.apply_rules());
+        let made = self
+            .ensure_bridge(&rec)
+            .and_then(|()| self.ensure_vxlan(&rec))
+            .and_then(|()| self.apply_rules());
         if let Err(e) = made {
             self.drop_record(&rec);
+            if let Some(dev) = rec.vxlan() {
+                self.del_link(&dev);
+            }
             self.del_link(&rec.bridge);
             let _ = self.apply_rules();
             return Err(e);
@@ -875,6 +905,10 @@ impl NetworkService {
         }
         // Link first: a crash in between leaves a record whose bridge `open` re-creates,
         // never a bridge without a record.
+        if let Some(dev) = r.vxlan() {
+            self.del_link(&dev);
+            self.forget_peers(&r.id);
+        }
         self.del_link(&r.bridge);
         self.drop_record(&r);
         self.stop_dns(&r.id);
@@ -905,7 +939,7 @@ impl NetworkService {
         let nets: Vec<nft::NetRules> = self
             .records()?
             .iter()
-            .filter(|r| r.driver == "bridge")
+            .filter(|r| r.bridged())
             .filter_map(NetworkRecord::rules)
             .collect();
         let ports: Vec<nft::PortRule> = self

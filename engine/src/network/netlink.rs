@@ -25,6 +25,14 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_BROADCAST: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const NLA_F_NESTED: u16 = 0x8000;
+const IFLA_VXLAN_ID: u16 = 1;
+const IFLA_VXLAN_LEARNING: u16 = 7;
+const IFLA_VXLAN_PROXY: u16 = 11;
+const IFLA_VXLAN_PORT: u16 = 15;
+const NDA_DST: u16 = 1;
+const NDA_LLADDR: u16 = 2;
+const NUD_PERMANENT: u16 = 0x80;
+const NTF_SELF: u8 = 0x02;
 
 /// One rtnetlink socket, bound to the network namespace it was opened in.
 #[derive(Debug)]
@@ -275,6 +283,77 @@ impl Netlink {
             .attr(IFA_ADDRESS, &addr.octets())
             .attr(IFA_BROADCAST, &bcast.octets());
         self.request(m)
+    }
+
+    /// Creates VXLAN device `name` (ID `vni`, UDP `port`) on bridge `master`, up: no learning
+    /// and proxy ARP, so it answers and forwards only for the peers programmed into it and
+    /// never floods the other nodes.
+    pub fn add_vxlan(
+        &mut self,
+        name: &str,
+        vni: u32,
+        port: u16,
+        mtu: u32,
+        master: u32,
+    ) -> io::Result<()> {
+        let flags = (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+        let up = libc::IFF_UP as u32;
+        let mut m = Msg::new(libc::RTM_NEWLINK, flags, &ifinfo(0, up, up));
+        m.attr_str(IFLA_IFNAME, name);
+        if mtu > 0 {
+            m.attr_u32(IFLA_MTU, mtu);
+        }
+        m.attr_u32(IFLA_MASTER, master);
+        m.begin(IFLA_LINKINFO)
+            .attr_str(IFLA_INFO_KIND, "vxlan")
+            .begin(IFLA_INFO_DATA)
+            .attr_u32(IFLA_VXLAN_ID, vni)
+            .attr(IFLA_VXLAN_PORT, &port.to_be_bytes())
+            .attr(IFLA_VXLAN_LEARNING, &[0])
+            .attr(IFLA_VXLAN_PROXY, &[1])
+            .end()
+            .end();
+        self.request(m)
+    }
+
+    /// Adds (`add`) or removes a remote task on VXLAN device `index`: the forwarding entry
+    /// sending its MAC to `vtep`, and the neighbour entry the device answers ARP from.
+    pub fn vxlan_peer(
+        &mut self,
+        index: u32,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        vtep: Ipv4Addr,
+        add: bool,
+    ) -> io::Result<()> {
+        let (ty, flags) = if add {
+            (
+                libc::RTM_NEWNEIGH,
+                (libc::NLM_F_CREATE | libc::NLM_F_REPLACE) as u16,
+            )
+        } else {
+            (libc::RTM_DELNEIGH, 0)
+        };
+        let ndmsg = |family: i32, ntf: u8| {
+            let mut b = [0u8; 12];
+            b[0] = family as u8;
+            b[4..8].copy_from_slice(&(index as i32).to_ne_bytes());
+            b[8..10].copy_from_slice(&NUD_PERMANENT.to_ne_bytes());
+            b[10] = ntf;
+            b
+        };
+        let mut fdb = Msg::new(ty, flags, &ndmsg(libc::AF_BRIDGE, NTF_SELF));
+        fdb.attr(NDA_LLADDR, &mac).attr(NDA_DST, &vtep.octets());
+        let mut neigh = Msg::new(ty, flags, &ndmsg(libc::AF_INET, 0));
+        neigh.attr(NDA_DST, &ip.octets()).attr(NDA_LLADDR, &mac);
+        let missing = |e: &io::Error| !add && e.raw_os_error() == Some(libc::ENOENT);
+        for m in [fdb, neigh] {
+            match self.request(m) {
+                Err(e) if !missing(&e) => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Adds the default route via `gw`.

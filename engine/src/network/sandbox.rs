@@ -377,6 +377,7 @@ impl NetworkService {
             }
         }
         lock(&self.inner.held).remove(c);
+        self.forget_virtual_ips(c);
         if !eps.is_empty() || sb.is_some() {
             // One transaction for every endpoint and the sandbox. Lazy: teardown runs on exit
             // and removal, both of which recovery repeats when a crash loses this.

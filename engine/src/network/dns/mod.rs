@@ -189,6 +189,12 @@ impl Dns {
             .add(network_id, container_id, ip, names);
     }
 
+    /// Makes each name resolve to its addresses on `network_id`, replacing the names set
+    /// before (swarm services: a VIP, or task addresses on any node).
+    pub fn set_network_names(&self, network_id: &str, names: Vec<(String, Vec<IpAddr>)>) {
+        self.write_records().set_services(network_id, names);
+    }
+
     /// Forgets `container_id`'s records on `network_id`.
     pub fn remove_endpoint(&self, network_id: &str, container_id: &str) {
         self.write_records().remove(network_id, container_id);

@@ -14,6 +14,8 @@ struct Endpoint {
 #[derive(Default)]
 pub(super) struct NetworkRecords {
     endpoints: HashMap<String, Endpoint>,
+    /// Names given for the whole network (swarm services, their VIPs and tasks elsewhere).
+    services: Vec<(String, Vec<IpAddr>)>,
     names: HashMap<Box<str>, Vec<IpAddr>>,
     reverse: HashMap<IpAddr, Box<str>>,
 }
@@ -37,6 +39,14 @@ impl NetworkRecords {
                 self.reverse
                     .entry(endpoint.ip)
                     .or_insert_with(|| first.as_str().into());
+            }
+        }
+        for (name, addrs) in &self.services {
+            let ips = self.names.entry(name.as_str().into()).or_default();
+            for ip in addrs {
+                if !ips.contains(ip) {
+                    ips.push(*ip);
+                }
             }
         }
     }
@@ -93,6 +103,24 @@ impl Records {
         }
     }
 
+    /// Replaces the network-wide names of `network` (empty: none).
+    pub fn set_services(&mut self, network: &str, names: Vec<(String, Vec<IpAddr>)>) {
+        let names: Vec<(String, Vec<IpAddr>)> = names
+            .into_iter()
+            .map(|(n, ips)| (normalise(&n), ips))
+            .filter(|(n, _)| !n.is_empty())
+            .collect();
+        if names.is_empty() && !self.networks.contains_key(network) {
+            return;
+        }
+        let net = self.networks.entry(network.to_owned()).or_default();
+        net.services = names;
+        net.rebuild();
+        if net.endpoints.is_empty() && net.services.is_empty() {
+            self.networks.remove(network);
+        }
+    }
+
     /// Removes `container`'s endpoint on `network`, dropping empty entries.
     pub fn remove(&mut self, network: &str, container: &str) {
         let Some(net) = self.networks.get_mut(network) else {
@@ -102,7 +130,7 @@ impl Records {
             return;
         };
         net.rebuild();
-        if net.endpoints.is_empty() {
+        if net.endpoints.is_empty() && net.services.is_empty() {
             self.networks.remove(network);
         }
         if self
