@@ -89,8 +89,16 @@ function reload() {
   return loading;
 }
 
+let clusterTimer = null;
+
+/** Reads the cluster summary again, at most once a second: node events come in bursts (every
+ *  task that starts or stops changes its node's running count). */
 function refreshCluster() {
-  call('GET', '/cluster').then((c) => { state.cluster = c; renderHeader(); }).catch(() => {});
+  if (clusterTimer !== null) return;
+  clusterTimer = setTimeout(() => {
+    clusterTimer = null;
+    call('GET', '/cluster').then((c) => { state.cluster = c; renderHeader(); }).catch(() => {});
+  }, 1000);
 }
 
 // ---- event stream ----------------------------------------------------------------------
