@@ -80,14 +80,16 @@ fn click(b: &Browser, css: &str) {
     b.click(&e);
 }
 
-/// The notice line says the action went through (and not an error).
+/// The notice line reports the action that starts with `what` as done (not an error, and not
+/// an earlier action's notice still showing).
 fn assert_done(b: &Browser, what: &str) {
-    let v = b.wait_js(
-        30,
-        &format!("the notice for {what}"),
+    let script = format!(
         "const n = document.getElementById('notice');
-         return !n.hidden && n.textContent.includes(': ') ? [n.dataset.kind, n.textContent] : null;",
+         return !n.hidden && n.textContent.startsWith({})
+             ? [n.dataset.kind, n.textContent] : null;",
+        json!(format!("{what}: "))
     );
+    let v = b.wait_js(30, &format!("the notice for {what}"), &script);
     assert_eq!(v[0], "info", "{what}: {}", v[1]);
 }
 
@@ -147,7 +149,7 @@ fn the_dashboard_follows_the_cluster_and_drives_it() {
     let input = b.element("input[data-scale-input='web']", 10);
     b.type_into(&input, "4");
     click(&b, "button[data-scale='web']");
-    assert_done(&b, "scale");
+    assert_done(&b, "Scaling web to 4");
     let per = wait_board(&b, "web", 4, "4 running tasks after scaling", |p| {
         p.get("h0").copied().unwrap_or(0) > 0 && p.get("h1").copied().unwrap_or(0) > 0
     });
@@ -166,7 +168,7 @@ fn the_dashboard_follows_the_cluster_and_drives_it() {
     let drain = b.element("button[data-node-action='h1']", 10);
     assert_eq!(b.text(&drain), "Drain");
     b.click(&drain);
-    assert_done(&b, "drain");
+    assert_done(&b, "Draining h1");
     wait_board(&b, "web", 4, "every task on h0 after draining h1", |p| {
         p.get("h0") == Some(&4)
     });
@@ -187,7 +189,7 @@ fn the_dashboard_follows_the_cluster_and_drives_it() {
         "return document.querySelector(\"button[data-node-action='h1']\").textContent === 'Activate'",
     );
     click(&b, "button[data-node-action='h1']");
-    assert_done(&b, "activate");
+    assert_done(&b, "Activating h1");
     b.wait_js(
         15,
         "h1 active",
@@ -196,7 +198,7 @@ fn the_dashboard_follows_the_cluster_and_drives_it() {
 
     // Roll back: the previous spec is the one before the scale, with 1 replica.
     click(&b, "button[data-rollback='web']");
-    assert_done(&b, "rollback");
+    assert_done(&b, "Rolling web back");
     wait_board(&b, "web", 1, "1 running task after the rollback", |_| true);
     b.screenshot("05-rolled-back");
 
