@@ -102,7 +102,7 @@ impl Daemon {
         )
         .await?;
         let networks = containers.networks().clone();
-        let swarm = crate::swarm::SwarmNode::open(&config.root);
+        let swarm = crate::swarm::SwarmNode::open(&config.root, networks.clone());
         Ok(Self {
             config,
             images,

@@ -1041,3 +1041,211 @@ fn berth_secret_config_service_and_stack_commands() {
         (s.trim() == "api" && c.trim() == "motd").then_some(())
     });
 }
+
+/// Addresses `name` resolves to inside container `ctr` on host `h` (busybox nslookup).
+fn lookup(h: &common::cluster::Host, ctr: &str, name: &str) -> Vec<String> {
+    let out = h.docker(&["exec", ctr, "nslookup", name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut ips: Vec<String> = text
+        .split("Name:")
+        .skip(1)
+        .flat_map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|a| !a.is_empty())
+        .collect();
+    ips.sort();
+    ips
+}
+
+/// The one task container of `service` on host `h`.
+fn task_container(h: &common::cluster::Host, service: &str) -> String {
+    Cluster::wait_for(30, &format!("a container of {service}"), || {
+        let label = format!("label=com.docker.swarm.service.name={service}");
+        let out = h.docker(&["ps", "-q", "-f", &label]);
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!id.is_empty() && !id.contains('\n')).then_some(id)
+    })
+}
+
+#[test]
+fn an_overlay_network_spans_nodes_with_service_vips_and_task_names() {
+    let mut c = Cluster::swarm(4, 1);
+    let h0 = &c.hosts[0];
+    let client_node = c.hosts[3]
+        .docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
+        .trim()
+        .to_string();
+    h0.docker_ok(&["node", "update", "--label-add", "role=client", &client_node]);
+    h0.docker_ok(&["network", "create", "-d", "overlay", "appnet"]);
+    let overlapping = h0.docker(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "10.0.1.128/25",
+        "clash",
+    ]);
+    assert!(!overlapping.status.success());
+    assert!(
+        String::from_utf8_lossy(&overlapping.stderr).contains("Pool overlaps"),
+        "{overlapping:?}"
+    );
+    let serve = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www";
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "appnet",
+        "--replicas",
+        "3",
+        "--constraint",
+        "node.labels.role!=client",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "rr",
+        "--network",
+        "appnet",
+        "--endpoint-mode",
+        "dnsrr",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.labels.role!=client",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    h0.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "appnet",
+        "--constraint",
+        "node.labels.role==client",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let per = wait_running(&c, 0, "web", 3, 90);
+    assert_eq!(per.len(), 3, "one web task per non-client node: {per:?}");
+    wait_running(&c, 0, "rr", 2, 60);
+    wait_running(&c, 0, "client", 1, 60);
+    let h3 = &c.hosts[3];
+    let client = task_container(h3, "client");
+
+    // The service name is its VIP; tasks.<service> and a dnsrr service name the tasks.
+    let vip = h0.docker_ok(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}",
+        "web",
+    ]);
+    let vip = vip.trim().split('/').next().unwrap_or("").to_string();
+    assert!(vip.starts_with("10.0."), "VIP {vip}");
+    let tasks = Cluster::wait_for(15, "tasks.web names three tasks", || {
+        let ips = lookup(h3, &client, "tasks.web");
+        (ips.len() == 3).then_some(ips)
+    });
+    assert_eq!(lookup(h3, &client, "web"), vec![vip.clone()]);
+    Cluster::wait_for(15, "the dnsrr service names its two tasks", || {
+        (lookup(h3, &client, "rr").len() == 2).then_some(())
+    });
+
+    // Requests to the VIP from another node land on every replica.
+    let fetch = |url: &str| {
+        // busybox wget's own -T crashes (Debian 12's busybox-static), hence timeout(1).
+        let o = h3.docker(&[
+            "exec", &client, "timeout", "3", "wget", "-q", "-O", "-", url,
+        ]);
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let seen = Cluster::wait_for(30, "requests through the VIP reach all three tasks", || {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..12 {
+            if let Some(body) = fetch("http://web:8080/") {
+                seen.insert(body);
+            }
+        }
+        (seen.len() == 3).then_some(seen)
+    });
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    // And each task is reachable at its own address across the overlay.
+    for ip in &tasks {
+        assert!(fetch(&format!("http://{ip}:8080/")).is_some(), "task {ip}");
+    }
+
+    // A node dies: within 5 s neither DNS nor the VIP points at its task.
+    let victim = 2;
+    let victim_id = c.hosts[victim]
+        .docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
+        .trim()
+        .to_string();
+    let victim_ip = {
+        let out = h0.docker_ok(&[
+            "service",
+            "ps",
+            "-q",
+            "-f",
+            "desired-state=running",
+            "-f",
+            &format!("node={victim_id}"),
+            "web",
+        ]);
+        let task = out.lines().next().unwrap_or("").to_string();
+        assert!(!task.is_empty(), "a web task on the victim node");
+        let before: std::collections::BTreeSet<String> = tasks.iter().cloned().collect();
+        let ctr = task_container(&c.hosts[victim], "web");
+        let ip = c.hosts[victim].docker_ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &ctr,
+        ]);
+        let ip = ip.trim().to_string();
+        assert!(before.contains(&ip), "{ip} in {before:?}");
+        ip
+    };
+    let killed = std::time::Instant::now();
+    c.kill9(victim);
+    let h3 = &c.hosts[3];
+    Cluster::wait_for(5, "DNS drops the dead node's task", || {
+        (!lookup(h3, &client, "tasks.web").contains(&victim_ip)).then_some(())
+    });
+    let dropped = killed.elapsed();
+    let fetch = |url: &str| {
+        let o = h3.docker(&[
+            "exec", &client, "timeout", "2", "wget", "-q", "-O", "-", url,
+        ]);
+        o.status.success()
+    };
+    for _ in 0..6 {
+        assert!(
+            fetch("http://web:8080/"),
+            "the VIP leads only to live tasks"
+        );
+    }
+    eprintln!("dead node's task left DNS after {dropped:?}");
+}

@@ -109,6 +109,8 @@ pub struct SwarmNode(Arc<Inner>);
 
 struct Inner {
     dir: PathBuf,
+    /// The engine's networks, where overlay networks get their kernel side.
+    networks: berth_engine::network::NetworkService,
     socket: OnceLock<PathBuf>,
     member: Mutex<Option<Member>>,
     /// The `Swarm` header of `/_ping`, readable without waiting for `member`.
@@ -203,9 +205,10 @@ fn addr_ip(addr: &str) -> Option<IpAddr> {
 
 impl SwarmNode {
     /// The membership kept under `root/swarm`; nothing runs until [`SwarmNode::resume`].
-    pub fn open(root: &Path) -> Self {
+    pub fn open(root: &Path, networks: berth_engine::network::NetworkService) -> Self {
         Self(Arc::new(Inner {
             dir: root.join("swarm"),
+            networks,
             socket: OnceLock::new(),
             member: Mutex::new(None),
             header: std::sync::Mutex::new("inactive"),
@@ -360,7 +363,8 @@ impl SwarmNode {
         let client = berth_client::Client::new(berth_client::Host::Unix(socket), None)
             .map_err(|e| SwarmError::Invalid(e.to_string()))?;
         let http = tls::client(ca, Some(cert)).map_err(ManagerError::from)?;
-        let executor = worker::Executor::new(client, saved.node_id.clone(), self.files_dir());
+        let executor = worker::Executor::new(client, saved.node_id.clone(), self.files_dir())
+            .with_networks(self.0.networks.clone());
         let cfg = worker::SessionConfig {
             node_id: saved.node_id.clone(),
             managers: saved.managers.clone(),
@@ -608,6 +612,7 @@ impl SwarmNode {
             match berth_client::Client::new(berth_client::Host::Unix(socket), None) {
                 Ok(client) => {
                     worker::Executor::new(client, node_id, self.files_dir())
+                        .with_networks(self.0.networks.clone())
                         .remove_all()
                         .await
                 }

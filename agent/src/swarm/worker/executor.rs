@@ -4,6 +4,8 @@
 use super::files::{DataSet, TaskFiles};
 use super::spec::{self, Attachment, NETWORK_ID_LABEL, TASK_ID_LABEL, TASK_LABEL};
 use berth_client::{Client, ClientError};
+use berth_engine::network::{Ipv4Net, NetworkService, OverlaySpec, VirtualIp};
+use berth_orchestrator::swarm::overlay::OverlayView;
 use berth_orchestrator::swarm::state::{TaskStatusUpdate, task_state_rank};
 use bollard_stubs::models::{
     ContainerStatus, Network, NetworkCreateRequest, Task, TaskState, TaskStatus,
@@ -11,6 +13,7 @@ use bollard_stubs::models::{
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use tokio::sync::Mutex;
 
 /// A task container as one container list shows it.
@@ -67,12 +70,25 @@ struct Inner {
     local_networks: Option<BTreeMap<String, String>>,
 }
 
+/// The overlay part of an assignment: the views of the networks this node's tasks use and
+/// the addresses its tasks have on them.
+#[derive(Debug, Clone, Default)]
+pub struct OverlayAssignment {
+    /// Per overlay network: where every task is and what services resolve to.
+    pub views: Vec<OverlayView>,
+    /// Task ID -> swarm network ID -> address.
+    pub addresses: BTreeMap<String, BTreeMap<String, Ipv4Addr>>,
+}
+
 /// Runs assigned tasks as containers on this node's engine.
 pub struct Executor {
     client: Client,
     node_id: String,
     files: TaskFiles,
     inner: Mutex<Inner>,
+    /// The engine's network service, for the kernel side of overlay networks (VXLAN peers,
+    /// service names, VIP rules); without it swarm networks are node-local bridges.
+    net: Option<NetworkService>,
 }
 
 fn rank(s: TaskState) -> u16 {
@@ -108,7 +124,14 @@ impl Executor {
             node_id,
             files: TaskFiles::new(files_dir),
             inner: Mutex::new(Inner::default()),
+            net: None,
         }
+    }
+
+    /// Lets the executor program overlay networks through the engine's network service.
+    pub fn with_networks(mut self, net: NetworkService) -> Self {
+        self.net = Some(net);
+        self
     }
 
     /// The engine this executor drives.
@@ -128,6 +151,18 @@ impl Executor {
         tasks: &[Task],
         networks: &[Network],
         data: &DataSet,
+    ) -> Vec<TaskStatusUpdate> {
+        self.converge_with(tasks, networks, data, &OverlayAssignment::default())
+            .await
+    }
+
+    /// [`Self::converge`] with the overlay networks' state, which it also programs.
+    pub async fn converge_with(
+        &self,
+        tasks: &[Task],
+        networks: &[Network],
+        data: &DataSet,
+        overlay: &OverlayAssignment,
     ) -> Vec<TaskStatusUpdate> {
         let mut inner = self.inner.lock().await;
         // One list per round; a failure here means the engine is not answering: try later.
@@ -152,9 +187,15 @@ impl Executor {
             .retain(|id, _| assigned.contains(id.as_str()));
         self.files.retain(&assigned);
 
-        let Some(attachments) = self.ensure_networks(&mut inner, tasks, networks).await else {
+        let Some(attachments) = self
+            .ensure_networks(&mut inner, tasks, networks, overlay)
+            .await
+        else {
             return Vec::new();
         };
+        if let (Some(net), Some(local)) = (&self.net, &inner.local_networks) {
+            program_overlays(net, &self.node_id, local, overlay).await;
+        }
 
         let seen = &seen;
         let steps = tasks.iter().filter_map(|t| {
@@ -188,7 +229,58 @@ impl Executor {
                 status: next,
             });
         }
+        if let Some(net) = &self.net
+            && !overlay.views.is_empty()
+        {
+            self.program_virtual_ips(net, tasks, overlay).await;
+        }
         out
+    }
+
+    /// Points each running task container's VIPs at the healthy tasks behind them.
+    async fn program_virtual_ips(
+        &self,
+        net: &NetworkService,
+        tasks: &[Task],
+        overlay: &OverlayAssignment,
+    ) {
+        let seen = match self.list_task_containers().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "swarm worker: listing task containers");
+                return;
+            }
+        };
+        for t in tasks {
+            let Some(c) = t.id.as_deref().and_then(|id| seen.get(id)) else {
+                continue;
+            };
+            if c.state != "running" {
+                continue;
+            }
+            let mut vips: Vec<VirtualIp> = Vec::new();
+            for target in t
+                .spec
+                .as_ref()
+                .and_then(|s| s.networks.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.target.as_deref())
+            {
+                let Some(v) = overlay.views.iter().find(|v| v.id == target) else {
+                    continue;
+                };
+                vips.extend(v.services.iter().filter_map(|s| {
+                    Some(VirtualIp {
+                        vip: s.vip?,
+                        backends: s.tasks.clone(),
+                    })
+                }));
+            }
+            if let Err(e) = net.set_virtual_ips(&c.id, vips).await {
+                tracing::warn!(container = %c.id, error = %e, "swarm worker: service VIPs");
+            }
+        }
     }
 
     /// Stops and removes every task container and the networks made for them (the node left
@@ -252,6 +344,7 @@ impl Executor {
         inner: &mut Inner,
         tasks: &[Task],
         networks: &[Network],
+        overlay: &OverlayAssignment,
     ) -> Option<HashMap<String, Result<Vec<Attachment>, String>>> {
         if inner.local_networks.is_none() {
             // The engine not answering is no reason to reject tasks: the round is skipped.
@@ -291,8 +384,16 @@ impl Executor {
                 };
                 let id = net.id.clone().unwrap_or_else(|| target.to_string());
                 needed.insert(id.clone());
+                let view = self
+                    .net
+                    .as_ref()
+                    .and_then(|n| Some((n, overlay.views.iter().find(|v| v.id == id)?)));
                 if !local.contains_key(&id) {
-                    match self.create_network(&id, net).await {
+                    let made = match view {
+                        Some((n, v)) => create_overlay(n, v, net).await,
+                        None => self.create_network(&id, net).await,
+                    };
+                    match made {
                         Ok(name) => {
                             local.insert(id.clone(), name);
                         }
@@ -302,12 +403,22 @@ impl Executor {
                         }
                     }
                 }
-                let mut aliases = vec![service.clone()];
-                aliases.extend(a.aliases.iter().flatten().cloned());
-                aliases.dedup();
+                let (aliases, ipv4) = if view.is_some() {
+                    let Some(ip) = overlay.addresses.get(&tid).and_then(|m| m.get(&id)) else {
+                        failure = Some(format!("no address allocated on network {target}"));
+                        break;
+                    };
+                    (Vec::new(), Some(*ip))
+                } else {
+                    let mut aliases = vec![service.clone()];
+                    aliases.extend(a.aliases.iter().flatten().cloned());
+                    aliases.dedup();
+                    (aliases, None)
+                };
                 atts.push(Attachment {
                     network: local[&id].clone(),
                     aliases,
+                    ipv4,
                 });
             }
             out.insert(tid, failure.map_or(Ok(atts), Err));
@@ -332,7 +443,7 @@ impl Executor {
         Some(out)
     }
 
-    async fn create_network(&self, id: &str, net: &Network) -> Result<String, ClientError> {
+    async fn create_network(&self, id: &str, net: &Network) -> Result<String, String> {
         let name = net.name.clone().unwrap_or_else(|| id.to_string());
         let mut labels = net.labels.clone().unwrap_or_default();
         labels.insert(NETWORK_ID_LABEL.into(), id.to_string());
@@ -348,7 +459,7 @@ impl Executor {
             Ok(_) => Ok(name),
             // Made by a previous round whose answer was lost, or by hand: use it.
             Err(e) if e.status() == Some(409) => Ok(name),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -569,6 +680,69 @@ fn unhealthy(cs: ContainerStatus) -> TaskStatus {
         Some("task: unhealthy container".into()),
         Some(cs),
     )
+}
+
+/// Makes this node's part of an overlay network (its bridge and VXLAN device); returns the
+/// local network's name.
+async fn create_overlay(
+    net: &NetworkService,
+    v: &OverlayView,
+    n: &Network,
+) -> Result<String, String> {
+    let subnet = v.subnet.parse::<Ipv4Net>()?.normalised();
+    let mut labels = n.labels.clone().unwrap_or_default();
+    labels.insert(NETWORK_ID_LABEL.into(), v.id.clone());
+    let spec = OverlaySpec {
+        name: v.name.clone(),
+        subnet,
+        gateway: v.gateway,
+        vni: v.vni,
+        internal: v.internal,
+        labels,
+    };
+    net.ensure_overlay(spec).await.map_err(|e| e.to_string())?;
+    Ok(v.name.clone())
+}
+
+/// The names a service gives its network: its name and aliases lead to the VIP (or, in
+/// `dnsrr` mode, to the tasks), `tasks.<name>` to the tasks.
+fn service_names(v: &OverlayView) -> Vec<(String, Vec<Ipv4Addr>)> {
+    let mut out = Vec::new();
+    for s in &v.services {
+        let front = s.vip.map_or_else(|| s.tasks.clone(), |vip| vec![vip]);
+        out.push((s.name.clone(), front.clone()));
+        out.extend(s.aliases.iter().map(|a| (a.clone(), front.clone())));
+        out.push((format!("tasks.{}", s.name), s.tasks.clone()));
+    }
+    out
+}
+
+/// Programs every overlay network this node has: the other nodes' tasks on its VXLAN device
+/// and the service names in its DNS.
+async fn program_overlays(
+    net: &NetworkService,
+    node_id: &str,
+    local: &BTreeMap<String, String>,
+    overlay: &OverlayAssignment,
+) {
+    for v in &overlay.views {
+        let Some(name) = local.get(&v.id) else {
+            continue;
+        };
+        let peers: BTreeMap<Ipv4Addr, Ipv4Addr> = v
+            .peers
+            .iter()
+            .filter(|p| p.node != node_id)
+            .map(|p| (p.ip, p.node_addr))
+            .collect();
+        if let Err(e) = net.set_overlay_peers(name, peers).await {
+            tracing::warn!(network = %name, error = %e, "swarm worker: overlay peers");
+        }
+        match net.get(name) {
+            Ok(r) => net.set_network_names(&r.id, service_names(v)),
+            Err(e) => tracing::warn!(network = %name, error = %e, "swarm worker: overlay names"),
+        }
+    }
 }
 
 #[cfg(test)]

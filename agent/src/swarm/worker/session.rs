@@ -48,7 +48,12 @@ pub struct RoleSignal {
 }
 
 /// The tasks and networks of the newest answer.
-type Assignment = Arc<(Vec<Task>, Vec<Network>, super::files::DataSet)>;
+type Assignment = Arc<(
+    Vec<Task>,
+    Vec<Network>,
+    super::files::DataSet,
+    super::executor::OverlayAssignment,
+)>;
 
 /// Statuses not yet acknowledged by a manager, newest per task.
 #[derive(Default)]
@@ -176,7 +181,12 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                 if resp.version != known_version || assign_tx.borrow().is_none() {
                     known_version = resp.version;
                     let data = super::files::decode(&resp.data);
-                    let _ = assign_tx.send(Some(Arc::new((resp.tasks, resp.networks, data))));
+                    let overlay = super::executor::OverlayAssignment {
+                        views: resp.overlay,
+                        addresses: resp.addresses,
+                    };
+                    let _ =
+                        assign_tx.send(Some(Arc::new((resp.tasks, resp.networks, data, overlay))));
                 }
             }
             Err(Failure::NotLeader(list)) => {
@@ -239,7 +249,7 @@ async fn converge_loop(
     loop {
         let current = assignments.borrow_and_update().clone();
         if let Some(a) = current {
-            let updates = executor.converge(&a.0, &a.1, &a.2).await;
+            let updates = executor.converge_with(&a.0, &a.1, &a.2, &a.3).await;
             pending.add(updates);
         }
         tokio::select! {

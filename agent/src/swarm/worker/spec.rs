@@ -2,8 +2,9 @@
 //! the create body built from the task's `ContainerSpec`, resources and published ports.
 
 use bollard_stubs::models::{
-    ContainerCreateBody, EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSettings,
-    HostConfig, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum, Task,
+    ContainerCreateBody, EndpointIpamConfig, EndpointPortConfig, EndpointPortConfigProtocolEnum,
+    EndpointSettings, HostConfig, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum, Task,
 };
 use std::collections::HashMap;
 
@@ -73,8 +74,11 @@ pub fn endpoint_ports(task: &Task) -> Vec<EndpointPortConfig> {
 pub struct Attachment {
     /// The node-local network (named as the swarm network).
     pub network: String,
-    /// Service name plus the aliases of the task spec.
+    /// Service name plus the aliases of the task spec (none on overlays, where the node's
+    /// DNS gets service names from the managers).
     pub aliases: Vec<String>,
+    /// The address the managers allocated (overlay networks).
+    pub ipv4: Option<std::net::Ipv4Addr>,
 }
 
 /// The labels of a task container: the task's own labels (the stack namespace among them),
@@ -190,6 +194,10 @@ pub fn create_body(task: &Task, node_id: &str, networks: &[Attachment]) -> Conta
                 n.network.clone(),
                 EndpointSettings {
                     aliases: Some(n.aliases.clone()),
+                    ipam_config: n.ipv4.map(|ip| EndpointIpamConfig {
+                        ipv4_address: Some(ip.to_string()),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
             )
@@ -258,6 +266,7 @@ mod tests {
         let nets = [Attachment {
             network: "st_default".into(),
             aliases: vec!["web".into()],
+            ipv4: None,
         }];
         let b = create_body(&task(), "node1", &nets);
         assert_eq!(container_name(&task()), "web.1.tid");
