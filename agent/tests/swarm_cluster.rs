@@ -286,7 +286,7 @@ fn promote_and_demote_move_nodes_in_and_out_of_raft() {
 }
 
 #[test]
-fn published_ports_answer_on_the_nodes_that_run_a_task() {
+fn published_ports_answer_on_every_node_through_the_routing_mesh() {
     let c = Cluster::swarm(2, 1);
     c.hosts[0].docker_ok(&[
         "service",
@@ -303,7 +303,7 @@ fn published_ports_answer_on_the_nodes_that_run_a_task() {
         "-c",
         "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
     ]);
-    // Three tasks on two nodes: the port is bound once per node, no task crash-loops on it.
+    // Three tasks on two nodes: no task binds the port itself, so none crash-loops on it.
     let per = wait_running(&c, 0, "www", 3, 60);
     assert_eq!(per.len(), 2, "{per:?}");
     for target in [&c.hosts[0].ip, &c.hosts[1].ip] {
@@ -319,6 +319,28 @@ fn published_ports_answer_on_the_nodes_that_run_a_task() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let per = running_per_node(&c, 0, "www");
     assert_eq!(per.values().sum::<usize>(), 3, "still all running: {per:?}");
+
+    // The routing mesh: with one task left, the port still answers on both nodes, from the
+    // same task, and the answer comes back through the node that took the connection.
+    c.hosts[0].docker_ok(&["service", "scale", "-d", "www=1"]);
+    wait_running(&c, 0, "www", 1, 60);
+    let mut bodies = std::collections::BTreeSet::new();
+    for target in [&c.hosts[0].ip, &c.hosts[1].ip] {
+        let url = format!("http://{target}:18080/");
+        let body = Cluster::wait_for(20, &format!("the mesh answering at {url}"), || {
+            let out = c.hosts[1].exec(&["wget", "-qO-", "-T", "2", &url]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .filter(|b| !b.is_empty())
+        });
+        bodies.insert(body);
+    }
+    assert_eq!(
+        bodies.len(),
+        1,
+        "both nodes lead to the one task: {bodies:?}"
+    );
 }
 
 /// IDs of the running tasks of `service`, sorted.

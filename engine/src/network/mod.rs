@@ -17,7 +17,7 @@ mod ports;
 mod sandbox;
 
 pub use ipam::Ipv4Net;
-pub use overlay::{OverlaySpec, VirtualIp};
+pub use overlay::{MeshRule, OverlaySpec, VirtualIp};
 pub use ports::PublishedPort;
 pub use sandbox::{EndpointRequest, SandboxInfo, SandboxRequest};
 
@@ -906,6 +906,7 @@ impl NetworkService {
         // Link first: a crash in between leaves a record whose bridge `open` re-creates,
         // never a bridge without a record.
         if let Some(dev) = r.vxlan() {
+            self.drop_mesh(&r.id);
             self.del_link(&dev);
             self.forget_peers(&r.id);
         }

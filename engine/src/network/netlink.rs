@@ -356,6 +356,13 @@ impl Netlink {
         Ok(())
     }
 
+    /// Sets a link's MAC address.
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> io::Result<()> {
+        let mut m = Msg::new(libc::RTM_NEWLINK, 0, &ifinfo(index as i32, 0, 0));
+        m.attr(IFLA_ADDRESS, &mac);
+        self.request(m)
+    }
+
     /// Adds the default route via `gw`.
     pub fn add_default_route(&mut self, gw: Ipv4Addr) -> io::Result<()> {
         let fixed = [

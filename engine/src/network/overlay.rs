@@ -55,9 +55,24 @@ pub struct VirtualIp {
     pub backends: Vec<Ipv4Addr>,
 }
 
+/// A port the routing mesh publishes on this node, and the tasks it leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MeshRule {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The port on this node.
+    pub published: u16,
+    /// The port in the tasks.
+    pub target: u16,
+    /// The tasks' ingress addresses (empty: nothing answers).
+    pub backends: Vec<Ipv4Addr>,
+}
+
 /// What the overlay part of the service remembers between calls.
 #[derive(Default)]
 pub(super) struct OverlayState {
+    /// The routing mesh as applied: (ingress network ID, node address, rules).
+    mesh: Option<(String, Ipv4Addr, Vec<MeshRule>)>,
     /// Network ID -> remote task address -> its node's address, as programmed.
     peers: HashMap<String, BTreeMap<Ipv4Addr, Ipv4Addr>>,
     /// Container ID -> the VIP rules last applied in its namespace.
@@ -233,6 +248,52 @@ impl NetworkService {
         Ok(())
     }
 
+    /// Publishes the routing mesh's ports on this node: connections to any local address on
+    /// a published port go to one of the service's tasks on ingress network `network`, with
+    /// this node's ingress address `node_ip` as source so answers come back here. The bridge
+    /// carries `node_ip` and the MAC other nodes' neighbour entries give it.
+    pub async fn set_mesh(
+        &self,
+        network: &str,
+        node_ip: Ipv4Addr,
+        rules: Vec<MeshRule>,
+    ) -> Result<()> {
+        let r = self.get(network)?;
+        let wanted = (r.id.clone(), node_ip, rules);
+        if lock(&self.inner.overlay).mesh.as_ref() == Some(&wanted) {
+            return Ok(());
+        }
+        let (Some(subnet), Some(index)) = (r.subnet, netlink::index_of(&r.bridge)) else {
+            return Err(NetworkError::Internal(format!("bridge of {} is missing", r.name)).into());
+        };
+        self.with_nl(|nl| {
+            nl.set_mac(index, ipam::mac_for(node_ip))?;
+            nl.add_addr(index, node_ip, subnet.prefix)
+        })?;
+        let script = render_mesh(&self.mesh_table(), &r.bridge, subnet, node_ip, &wanted.2);
+        let s = script.clone();
+        tokio::task::spawn_blocking(move || super::nft::apply(&s))
+            .await
+            .map_err(|e| NetworkError::Internal(e.to_string()))?
+            .map_err(internal("nftables (routing mesh)"))?;
+        lock(&self.inner.overlay).mesh = Some(wanted);
+        Ok(())
+    }
+
+    /// The routing mesh's table, beside the engine's own.
+    fn mesh_table(&self) -> String {
+        format!("{}-mesh", self.inner.opts.table())
+    }
+
+    /// Removes the routing mesh's rules (its network is going).
+    pub(super) fn drop_mesh(&self, network_id: &str) {
+        let mut st = lock(&self.inner.overlay);
+        if st.mesh.as_ref().is_some_and(|(n, _, _)| n == network_id) {
+            st.mesh = None;
+            super::nft::delete_table(&self.mesh_table());
+        }
+    }
+
     /// Forgets what was programmed for a container that stopped.
     pub(super) fn forget_virtual_ips(&self, container_id: &str) {
         lock(&self.inner.overlay).lb.remove(container_id);
@@ -286,6 +347,56 @@ fn render_lb(vips: &[VirtualIp]) -> String {
         let _ = writeln!(s, "    ip daddr {} reject", v.vip);
     }
     s.push_str("  }\n}\n");
+    s
+}
+
+/// The routing mesh's table: DNAT of published ports on local addresses to the tasks in turn,
+/// and SNAT to this node's ingress address of what leaves through the ingress bridge.
+fn render_mesh(
+    table: &str,
+    bridge: &str,
+    subnet: Ipv4Net,
+    node_ip: Ipv4Addr,
+    rules: &[MeshRule],
+) -> String {
+    let mut dnat = String::new();
+    for r in rules {
+        let to = match r.backends.as_slice() {
+            [] => continue,
+            [one] => one.to_string(),
+            many => {
+                let map: Vec<String> = many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ip)| format!("{i} : {ip}"))
+                    .collect();
+                format!("numgen inc mod {} map {{ {} }}", many.len(), map.join(", "))
+            }
+        };
+        let _ = writeln!(
+            dnat,
+            "    fib daddr type local {} dport {} dnat to {to} : {}",
+            r.protocol, r.published, r.target
+        );
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
+    );
+    for (chain, hook, prio) in [
+        ("prerouting", "prerouting", "dstnat - 1"),
+        ("output", "output", "-101"),
+    ] {
+        let _ = writeln!(
+            s,
+            "  chain {chain} {{\n    type nat hook {hook} priority {prio}; policy accept;\n{dnat}  }}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  chain postrouting {{\n    type nat hook postrouting priority srcnat - 1; policy accept;\n    oifname \"{bridge}\" ct status dnat ip daddr {subnet} snat to {node_ip}\n  }}\n}}"
+    );
     s
 }
 

@@ -298,6 +298,8 @@ impl ClusterState {
                 | Command::UpdateService { .. }
                 | Command::RemoveService { .. }
                 | Command::RemoveNode { .. }
+                | Command::AddNode(_)
+                | Command::Init { .. }
                 | Command::RemoveNetwork { .. }
         );
         let outcome = self.apply_command(index, request);

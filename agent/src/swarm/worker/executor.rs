@@ -4,7 +4,7 @@
 use super::files::{DataSet, TaskFiles};
 use super::spec::{self, Attachment, NETWORK_ID_LABEL, TASK_ID_LABEL, TASK_LABEL};
 use berth_client::{Client, ClientError};
-use berth_engine::network::{Ipv4Net, NetworkService, OverlaySpec, VirtualIp};
+use berth_engine::network::{Ipv4Net, MeshRule, NetworkService, OverlaySpec, VirtualIp};
 use berth_orchestrator::swarm::overlay::OverlayView;
 use berth_orchestrator::swarm::state::{TaskStatusUpdate, task_state_rank};
 use bollard_stubs::models::{
@@ -78,6 +78,8 @@ pub struct OverlayAssignment {
     pub views: Vec<OverlayView>,
     /// Task ID -> swarm network ID -> address.
     pub addresses: BTreeMap<String, BTreeMap<String, Ipv4Addr>>,
+    /// This node's address on the ingress network (the routing mesh's source address).
+    pub ingress_addr: Option<Ipv4Addr>,
 }
 
 /// Runs assigned tasks as containers on this node's engine.
@@ -365,6 +367,29 @@ impl Executor {
         };
         let mut out = HashMap::new();
         let mut needed = BTreeSet::new();
+        // The routing mesh's network is on every node while a service publishes a port.
+        let ingress = self
+            .net
+            .as_ref()
+            .and_then(|n| Some((n, overlay.views.iter().find(|v| v.ingress)?)));
+        let mut ingress_local = None;
+        if let Some((n, v)) = ingress {
+            needed.insert(v.id.clone());
+            if !local.contains_key(&v.id) {
+                let net = Network {
+                    id: Some(v.id.clone()),
+                    name: Some(v.name.clone()),
+                    ..Default::default()
+                };
+                match create_overlay(n, v, &net).await {
+                    Ok(name) => {
+                        local.insert(v.id.clone(), name);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "swarm worker: ingress network"),
+                }
+            }
+            ingress_local = local.get(&v.id).map(|name| (v.id.clone(), name.clone()));
+        }
         for t in tasks {
             let Some(tid) = t.id.clone() else { continue };
             let service = spec::service_name(t);
@@ -419,6 +444,15 @@ impl Executor {
                     network: local[&id].clone(),
                     aliases,
                     ipv4,
+                });
+            }
+            if let Some((id, name)) = &ingress_local
+                && let Some(ip) = overlay.addresses.get(&tid).and_then(|m| m.get(id))
+            {
+                atts.push(Attachment {
+                    network: name.clone(),
+                    aliases: Vec::new(),
+                    ipv4: Some(*ip),
                 });
             }
             out.insert(tid, failure.map_or(Ok(atts), Err));
@@ -737,6 +771,26 @@ async fn program_overlays(
             .collect();
         if let Err(e) = net.set_overlay_peers(name, peers).await {
             tracing::warn!(network = %name, error = %e, "swarm worker: overlay peers");
+        }
+        if v.ingress {
+            if let Some(node_ip) = overlay.ingress_addr {
+                let rules = v
+                    .services
+                    .iter()
+                    .flat_map(|s| {
+                        s.ports.iter().map(|p| MeshRule {
+                            protocol: p.protocol.clone(),
+                            published: p.published,
+                            target: p.target,
+                            backends: s.tasks.clone(),
+                        })
+                    })
+                    .collect();
+                if let Err(e) = net.set_mesh(name, node_ip, rules).await {
+                    tracing::warn!(error = %e, "swarm worker: routing mesh");
+                }
+            }
+            continue;
         }
         match net.get(name) {
             Ok(r) => net.set_network_names(&r.id, service_names(v)),

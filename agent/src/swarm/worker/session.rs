@@ -184,6 +184,7 @@ pub async fn run(cfg: SessionConfig, executor: Executor, mut shutdown: watch::Re
                     let overlay = super::executor::OverlayAssignment {
                         views: resp.overlay,
                         addresses: resp.addresses,
+                        ingress_addr: resp.ingress_addr,
                     };
                     let _ =
                         assign_tx.send(Some(Arc::new((resp.tasks, resp.networks, data, overlay))));

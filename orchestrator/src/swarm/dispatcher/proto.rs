@@ -78,6 +78,9 @@ pub struct SessionResponse {
     /// services resolve to.
     #[serde(default)]
     pub overlay: Vec<crate::swarm::overlay::OverlayView>,
+    /// This node's own address on the ingress network (the routing mesh's source address).
+    #[serde(default)]
+    pub ingress_addr: Option<std::net::Ipv4Addr>,
     /// Task ID -> network ID -> the address the task has there.
     #[serde(default)]
     pub addresses:

@@ -12,7 +12,7 @@ use axum::extract::{Extension, Json};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{
-    EndpointPortConfig, EndpointPortConfigPublishModeEnum, NodeState, NodeStatus, Task, TaskState,
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, NodeState, NodeStatus, Task,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -146,7 +146,7 @@ pub(crate) fn all_assignments(state: &ClusterState) -> HashMap<String, SessionRe
 
 /// What a node with nothing assigned gets.
 pub(crate) fn no_assignments(state: &ClusterState, node_id: &str) -> SessionResponse {
-    node_assignments(state, &Default::default(), node_id, &[])
+    node_assignments(state, &state.overlay_views(), node_id, &[])
 }
 
 /// The assignments of `node_id` (its `tasks`, sorted by ID), with task names filled in, and
@@ -159,7 +159,6 @@ fn node_assignments(
 ) -> SessionResponse {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut tasks = Vec::new();
-    let ingress = ingress_holders(node_tasks);
     let mut network_ids = std::collections::BTreeSet::new();
     for t in node_tasks {
         t.id.hash(&mut hasher);
@@ -178,7 +177,7 @@ fn node_assignments(
         });
         let mut labels = t.labels.take().unwrap_or_default();
         labels.insert("com.docker.swarm.service.name".into(), service);
-        let ports = published_ports(state, &t, ingress.contains(t.id.as_deref().unwrap_or("")));
+        let ports = published_ports(state, &t);
         if !ports.is_empty() {
             labels.insert(
                 ENDPOINT_PORTS_LABEL.into(),
@@ -214,10 +213,20 @@ fn node_assignments(
     for n in &networks {
         n.id.hash(&mut hasher);
     }
+    // The routing mesh's network reaches every node while some service publishes a port.
+    if let Some(ingress) = state.ingress_id()
+        && views
+            .get(ingress)
+            .is_some_and(|v| v.services.iter().any(|s| !s.ports.is_empty()))
+    {
+        network_ids.insert(ingress.to_string());
+    }
     let overlay: Vec<OverlayView> = network_ids
         .iter()
         .filter_map(|id| views.get(id).cloned())
         .collect();
+    let ingress_addr = state.overlay.nodes.get(node_id).copied();
+    ingress_addr.hash(&mut hasher);
     overlay.hash(&mut hasher);
     let addresses: BTreeMap<String, BTreeMap<String, std::net::Ipv4Addr>> = tasks
         .iter()
@@ -239,32 +248,13 @@ fn node_assignments(
         data: Vec::new(),
         overlay,
         addresses,
+        ingress_addr,
     }
 }
 
-/// Per service, the one task on `node_id` that publishes the service's ingress-mode ports:
-/// until the routing mesh exists an ingress port is bound on the nodes that run a task, once
-/// per node (a second task would find it taken). The lowest slot that should run holds it.
-fn ingress_holders(node_tasks: &[&Task]) -> std::collections::HashSet<String> {
-    let mut best: HashMap<&str, (u64, &str)> = Default::default();
-    for t in node_tasks {
-        if t.desired_state != Some(TaskState::RUNNING) {
-            continue;
-        }
-        let (Some(service), Some(id)) = (t.service_id.as_deref(), t.id.as_deref()) else {
-            continue;
-        };
-        let key = (t.slot.unwrap_or(0).max(0) as u64, id);
-        let e = best.entry(service).or_insert(key);
-        if key < *e {
-            *e = key;
-        }
-    }
-    best.into_values().map(|(_, id)| id.to_string()).collect()
-}
-
-/// The ports task `t` publishes: host-mode ports always, ingress-mode ones when it holds them.
-fn published_ports(state: &ClusterState, t: &Task, holds_ingress: bool) -> Vec<EndpointPortConfig> {
+/// The host-mode ports task `t` publishes on its node (ingress-mode ones go through the
+/// routing mesh on every node).
+fn published_ports(state: &ClusterState, t: &Task) -> Vec<EndpointPortConfig> {
     let ports = t
         .service_id
         .as_ref()
@@ -281,9 +271,7 @@ fn published_ports(state: &ClusterState, t: &Task, holds_ingress: bool) -> Vec<E
         .unwrap_or_default();
     ports
         .into_iter()
-        .filter(|p| {
-            p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST) || holds_ingress
-        })
+        .filter(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST))
         .collect()
 }
 

@@ -21,6 +21,9 @@ pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
 const FIRST_VNI: u32 = 4097;
 /// The UDP port of the data plane (VXLAN), as Docker's.
 pub const DATA_PORT: u16 = 4789;
+/// The routing mesh's network, made when a service first publishes an ingress-mode port.
+pub const INGRESS: &str = "ingress";
+const INGRESS_VNI: u32 = 4096;
 
 /// Addresses handed out on overlay networks; part of the replicated state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +32,48 @@ pub struct Allocations {
     pub tasks: BTreeMap<String, BTreeMap<String, Ipv4Addr>>,
     /// Service ID -> network ID -> the service's virtual IP there.
     pub vips: BTreeMap<String, BTreeMap<String, Ipv4Addr>>,
+    /// Node ID -> the node's own address on the ingress network (the routing mesh's source
+    /// address, so answers come back through the node that took the connection).
+    #[serde(default)]
+    pub nodes: BTreeMap<String, Ipv4Addr>,
+}
+
+/// A port the routing mesh publishes on every node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MeshPort {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The port on every node.
+    pub published: u16,
+    /// The port in the tasks.
+    pub target: u16,
+}
+
+/// The ingress-mode ports a service spec publishes.
+pub fn mesh_ports(spec: Option<&bollard_stubs::models::ServiceSpec>) -> Vec<MeshPort> {
+    use bollard_stubs::models::{
+        EndpointPortConfigProtocolEnum as P, EndpointPortConfigPublishModeEnum as M,
+    };
+    spec.and_then(|s| s.endpoint_spec.as_ref())
+        .and_then(|e| e.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|p| p.publish_mode != Some(M::HOST))
+        .filter_map(|p| {
+            let published = u16::try_from(p.published_port?).ok().filter(|n| *n > 0)?;
+            let target = u16::try_from(p.target_port?).ok().filter(|n| *n > 0)?;
+            let protocol = match p.protocol {
+                Some(P::UDP) => "udp",
+                Some(P::SCTP) => return None,
+                _ => "tcp",
+            };
+            Some(MeshPort {
+                protocol: protocol.into(),
+                published,
+                target,
+            })
+        })
+        .collect()
 }
 
 /// What a network's record says about its overlay: subnet, gateway and VXLAN ID.
@@ -69,17 +114,113 @@ fn live(state: &ClusterState, t: &Task) -> bool {
     }
 }
 
-/// The network IDs a task attaches to.
-fn task_networks(t: &Task) -> impl Iterator<Item = &str> {
-    t.spec
+/// The network IDs a task attaches to: its spec's, plus the ingress network when its service
+/// publishes ingress-mode ports.
+fn task_networks<'a>(state: &'a ClusterState, t: &'a Task) -> Vec<&'a str> {
+    let mut v: Vec<&str> = t
+        .spec
         .as_ref()
         .and_then(|s| s.networks.as_ref())
         .into_iter()
         .flatten()
         .filter_map(|n| n.target.as_deref())
+        .collect();
+    if let Some(ingress) = state.ingress_id()
+        && t.service_id
+            .as_deref()
+            .and_then(|id| state.services.get(id))
+            .is_some_and(|r| !mesh_ports(r.service.spec.as_ref()).is_empty())
+    {
+        v.push(ingress);
+    }
+    v
 }
 
 impl ClusterState {
+    /// The ID of the ingress network, once made.
+    pub fn ingress_id(&self) -> Option<&str> {
+        self.networks
+            .iter()
+            .find(|(_, n)| n.ingress == Some(true))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Makes the ingress network when a service publishes an ingress-mode port and there is
+    /// none: 10.0.0.0/24 and VXLAN ID 4096 as Docker's, its ID derived from the cluster's so
+    /// every replica makes the same one.
+    fn ensure_ingress(&mut self) {
+        if self.ingress_id().is_some()
+            || !self
+                .services
+                .values()
+                .any(|r| !mesh_ports(r.service.spec.as_ref()).is_empty())
+        {
+            return;
+        }
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("ingress:{}", cluster.id).as_bytes());
+        let id: String = digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .chars()
+            .take(25)
+            .collect();
+        let taken: Vec<Subnet> = self
+            .networks
+            .values()
+            .filter_map(OverlayParams::of)
+            .map(|p| p.subnet)
+            .collect();
+        let wanted = Subnet {
+            addr: Ipv4Addr::new(10, 0, 0, 0),
+            prefix: 24,
+        };
+        let Some(subnet) = (!taken.iter().any(|t| t.overlaps(&wanted)))
+            .then_some(wanted)
+            .or_else(|| Subnet::free_default(&taken))
+        else {
+            return;
+        };
+        let used: BTreeSet<u32> = self
+            .networks
+            .values()
+            .filter_map(OverlayParams::of)
+            .map(|p| p.vni)
+            .collect();
+        let vni = (INGRESS_VNI..)
+            .find(|v| !used.contains(v))
+            .unwrap_or(INGRESS_VNI);
+        let network = Network {
+            id: Some(id.clone()),
+            name: Some(INGRESS.into()),
+            created: Some(cluster.created_at.clone()),
+            scope: Some("swarm".into()),
+            driver: Some("overlay".into()),
+            ingress: Some(true),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    gateway: Some(Ipv4Addr::from(subnet.first() + 1).to_string()),
+                    ip_range: None,
+                    auxiliary_addresses: None,
+                }]),
+                options: None,
+            }),
+            options: Some(
+                [(VNI_OPTION.to_string(), vni.to_string())]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        self.networks.insert(id, network);
+    }
+
     /// Fills in the subnet, gateway and VXLAN ID of a network about to be created, checking a
     /// requested subnet against the other swarm networks.
     pub(crate) fn prepare_network(&self, n: &mut Network) -> Result<(), String> {
@@ -174,6 +315,11 @@ impl ClusterState {
                 }
             }
         }
+        if let Some(ingress) = self.ingress_id() {
+            used.entry(ingress)
+                .or_default()
+                .extend(self.overlay.nodes.values().copied());
+        }
         used
     }
 
@@ -182,6 +328,7 @@ impl ClusterState {
     /// Runs after every change to tasks or services; a network out of addresses leaves the
     /// task without one (its node rejects it, saying so).
     pub(crate) fn allocate_addresses(&mut self) {
+        self.ensure_ingress();
         if self.networks.is_empty() && self.overlay == Allocations::default() {
             return;
         }
@@ -205,8 +352,8 @@ impl ClusterState {
             per.retain(|net, _| wanted.contains(net.as_str()) && networks.contains_key(net));
             !per.is_empty()
         });
-        // What is missing: (owner is a service, owner ID, network ID).
-        let mut missing: Vec<(bool, String, String)> = Vec::new();
+        // What is missing: (kind of owner, owner ID, network ID).
+        let mut missing: Vec<(Owner, String, String)> = Vec::new();
         for (id, r) in &self.services {
             for net in vip_networks(r.service.spec.as_ref()) {
                 let has = self
@@ -215,19 +362,28 @@ impl ClusterState {
                     .get(id)
                     .is_some_and(|p| p.contains_key(net));
                 if !has && self.networks.contains_key(net) {
-                    missing.push((true, id.clone(), net.to_string()));
+                    missing.push((Owner::Service, id.clone(), net.to_string()));
+                }
+            }
+        }
+        let nodes = &self.nodes;
+        self.overlay.nodes.retain(|id, _| nodes.contains_key(id));
+        if let Some(ingress) = self.ingress_id() {
+            for id in self.nodes.keys() {
+                if !self.overlay.nodes.contains_key(id) {
+                    missing.push((Owner::Node, id.clone(), ingress.to_string()));
                 }
             }
         }
         for (id, t) in self.tasks.iter().filter(|(_, t)| live(self, t)) {
-            for net in task_networks(t) {
+            for net in task_networks(self, t) {
                 let has = self
                     .overlay
                     .tasks
                     .get(id)
                     .is_some_and(|p| p.contains_key(net));
                 if !has && self.networks.contains_key(net) {
-                    missing.push((false, id.clone(), net.to_string()));
+                    missing.push((Owner::Task, id.clone(), net.to_string()));
                 }
             }
         }
@@ -238,7 +394,7 @@ impl ClusterState {
         let used = self.used_addresses();
         let mut used: HashMap<String, BTreeSet<Ipv4Addr>> =
             used.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        for (is_service, owner, net) in missing {
+        for (kind, owner, net) in missing {
             let Some(p) = self.networks.get(&net).and_then(OverlayParams::of) else {
                 continue;
             };
@@ -250,12 +406,17 @@ impl ClusterState {
                 continue;
             };
             taken.insert(ip);
-            let table = if is_service {
-                &mut self.overlay.vips
-            } else {
-                &mut self.overlay.tasks
-            };
-            table.entry(owner).or_default().insert(net, ip);
+            match kind {
+                Owner::Service => {
+                    self.overlay.vips.entry(owner).or_default().insert(net, ip);
+                }
+                Owner::Task => {
+                    self.overlay.tasks.entry(owner).or_default().insert(net, ip);
+                }
+                Owner::Node => {
+                    self.overlay.nodes.insert(owner, ip);
+                }
+            }
         }
         self.sync_service_endpoints();
     }
@@ -302,6 +463,7 @@ impl ClusterState {
                         gateway: p.gateway,
                         vni: p.vni,
                         internal: n.internal.unwrap_or(false),
+                        ingress: n.ingress == Some(true),
                         peers: Vec::new(),
                         services: Vec::new(),
                     },
@@ -342,10 +504,38 @@ impl ClusterState {
                 }
             }
         }
+        if let Some(v) = self.ingress_id().and_then(|id| views.get_mut(id)) {
+            for (node, ip) in &self.overlay.nodes {
+                if let Some((node_ip, _)) = node_addr(node) {
+                    v.peers.push(OverlayPeer {
+                        ip: *ip,
+                        node: node.clone(),
+                        node_addr: node_ip,
+                    });
+                }
+            }
+        }
         for (sid, r) in &self.services {
             let Some(spec) = r.service.spec.as_ref() else {
                 continue;
             };
+            let ports = mesh_ports(Some(spec));
+            if let Some(ingress) = self.ingress_id()
+                && !ports.is_empty()
+                && let Some(v) = views.get_mut(ingress)
+            {
+                let mut tasks = backends
+                    .remove(&(sid.as_str(), ingress))
+                    .unwrap_or_default();
+                tasks.sort();
+                v.services.push(ServiceRecords {
+                    name: spec.name.clone().unwrap_or_default(),
+                    aliases: Vec::new(),
+                    vip: None,
+                    tasks,
+                    ports,
+                });
+            }
             let dnsrr = endpoint_mode(spec) == EndpointSpecModeEnum::DNSRR;
             for a in spec
                 .task_template
@@ -371,11 +561,20 @@ impl ClusterState {
                         self.overlay.vips.get(sid).and_then(|p| p.get(net)).copied()
                     },
                     tasks,
+                    ports: Vec::new(),
                 });
             }
         }
         views
     }
+}
+
+/// Who an address is for.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Service,
+    Task,
+    Node,
 }
 
 /// A service's endpoint mode (`vip` unless the spec says `dnsrr`).
@@ -419,6 +618,9 @@ pub struct OverlayView {
     pub vni: u32,
     /// No way out of the network.
     pub internal: bool,
+    /// The routing mesh's network: every node has it while a service publishes a port.
+    #[serde(default)]
+    pub ingress: bool,
     /// Every task address on the network and the node it is on (this node's too).
     pub peers: Vec<OverlayPeer>,
     /// The names services resolve to here, and where their VIPs lead.
@@ -447,6 +649,9 @@ pub struct ServiceRecords {
     pub vip: Option<Ipv4Addr>,
     /// Addresses of the tasks that run and are healthy, sorted.
     pub tasks: Vec<Ipv4Addr>,
+    /// On the ingress network: the ports every node publishes for the service.
+    #[serde(default)]
+    pub ports: Vec<MeshPort>,
 }
 
 #[cfg(test)]

@@ -184,3 +184,58 @@ fn tasks_and_vips_get_addresses_freed_when_done_and_nodes_see_backends() {
     s.apply(8, req(Command::RemoveService { id: "web".into() }));
     assert!(!s.overlay.vips.contains_key("web"));
 }
+
+#[test]
+fn a_published_port_makes_the_ingress_network_with_node_and_task_addresses() {
+    use bollard_stubs::models::EndpointPortConfig;
+    let mut s = ClusterState {
+        cluster: Some(crate::swarm::state::ClusterRecord {
+            id: "c1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    s.apply(1, req(node("x", "192.0.2.10")));
+    assert!(
+        s.ingress_id().is_none(),
+        "no ingress until a port is published"
+    );
+    let Command::CreateService(mut svc) = service("web", "none", false) else {
+        unreachable!()
+    };
+    let spec = svc.spec.as_mut().unwrap();
+    spec.task_template = Some(TaskSpec::default());
+    spec.endpoint_spec = Some(EndpointSpec {
+        ports: Some(vec![EndpointPortConfig {
+            target_port: Some(80),
+            published_port: Some(8080),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    });
+    s.apply(2, req(Command::CreateService(svc)));
+    let ingress = s.ingress_id().unwrap().to_string();
+    let p = OverlayParams::of(&s.networks[&ingress]).unwrap();
+    assert_eq!((p.subnet.to_string(), p.vni), ("10.0.0.0/24".into(), 4096));
+    let node_ip = s.overlay.nodes["x"];
+    let mut t = task("t1", "web", "none", "x", TaskState::RUNNING);
+    t.spec = Some(TaskSpec::default());
+    s.apply(
+        3,
+        req(Command::Tasks {
+            put: vec![t],
+            remove: vec![],
+        }),
+    );
+    let task_ip = s.overlay.tasks["t1"][&ingress];
+    assert_ne!(task_ip, node_ip);
+    let view = &s.overlay_views()[&ingress];
+    assert!(view.ingress);
+    assert!(
+        view.peers.iter().any(|p| p.ip == node_ip),
+        "the node is a peer"
+    );
+    let web = &view.services[0];
+    assert_eq!((web.ports[0].published, web.ports[0].target), (8080, 80));
+    assert_eq!(web.tasks, vec![task_ip]);
+}
