@@ -114,8 +114,21 @@ pub fn render(table: &str, nets: &[NetRules], ports: &[PortRule]) -> String {
 
 /// Applies a script with `nft -f -`.
 pub fn apply(script: &str) -> std::io::Result<()> {
-    let mut c = Command::new("nft")
-        .args(["-f", "-"])
+    run(Command::new("nft").args(["-f", "-"]), script)
+}
+
+/// Applies a script with `nft -f -` inside the network namespace pinned at `netns`.
+pub fn apply_in(netns: &std::path::Path, script: &str) -> std::io::Result<()> {
+    run(
+        Command::new("nsenter")
+            .arg(format!("--net={}", netns.display()))
+            .args(["nft", "-f", "-"]),
+        script,
+    )
+}
+
+fn run(cmd: &mut Command, script: &str) -> std::io::Result<()> {
+    let mut c = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

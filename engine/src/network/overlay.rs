@@ -14,9 +14,7 @@ use crate::Result;
 use bollard_stubs::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
 
 /// The driver name of overlay networks.
 pub const DRIVER: &str = "overlay";
@@ -238,7 +236,7 @@ impl NetworkService {
         };
         let script = render_lb(&vips);
         let netns = sandbox.netns.clone();
-        tokio::task::spawn_blocking(move || apply_in(&netns, &script))
+        tokio::task::spawn_blocking(move || super::nft::apply_in(&netns, &script))
             .await
             .map_err(|e| NetworkError::Internal(e.to_string()))?
             .map_err(internal("nftables in the container's namespace"))?;
@@ -398,28 +396,6 @@ fn render_mesh(
         "  chain postrouting {{\n    type nat hook postrouting priority srcnat - 1; policy accept;\n    oifname \"{bridge}\" ct status dnat ip daddr {subnet} snat to {node_ip}\n  }}\n}}"
     );
     s
-}
-
-/// Runs `nft -f -` inside the network namespace pinned at `netns`.
-fn apply_in(netns: &std::path::Path, script: &str) -> std::io::Result<()> {
-    let mut c = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .args(["nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let Some(mut i) = c.stdin.take() {
-        i.write_all(script.as_bytes())?;
-    }
-    let out = c.wait_with_output()?;
-    if !out.status.success() {
-        return Err(std::io::Error::other(format!(
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -137,6 +137,26 @@ fn task_networks<'a>(state: &'a ClusterState, t: &'a Task) -> Vec<&'a str> {
 }
 
 impl ClusterState {
+    /// The subnets of the swarm networks.
+    fn overlay_subnets(&self) -> Vec<Subnet> {
+        self.networks
+            .values()
+            .filter_map(OverlayParams::of)
+            .map(|p| p.subnet)
+            .collect()
+    }
+
+    /// The lowest VXLAN ID from `from` up that no network has.
+    fn free_vni(&self, from: u32) -> u32 {
+        let used: BTreeSet<u32> = self
+            .networks
+            .values()
+            .filter_map(OverlayParams::of)
+            .map(|p| p.vni)
+            .collect();
+        (from..).find(|v| !used.contains(v)).unwrap_or(from)
+    }
+
     /// The ID of the ingress network, once made.
     pub fn ingress_id(&self) -> Option<&str> {
         self.networks
@@ -169,12 +189,7 @@ impl ClusterState {
             .chars()
             .take(25)
             .collect();
-        let taken: Vec<Subnet> = self
-            .networks
-            .values()
-            .filter_map(OverlayParams::of)
-            .map(|p| p.subnet)
-            .collect();
+        let taken = self.overlay_subnets();
         let wanted = Subnet {
             addr: Ipv4Addr::new(10, 0, 0, 0),
             prefix: 24,
@@ -185,15 +200,7 @@ impl ClusterState {
         else {
             return;
         };
-        let used: BTreeSet<u32> = self
-            .networks
-            .values()
-            .filter_map(OverlayParams::of)
-            .map(|p| p.vni)
-            .collect();
-        let vni = (INGRESS_VNI..)
-            .find(|v| !used.contains(v))
-            .unwrap_or(INGRESS_VNI);
+        let vni = self.free_vni(INGRESS_VNI);
         let network = Network {
             id: Some(id.clone()),
             name: Some(INGRESS.into()),
@@ -224,12 +231,7 @@ impl ClusterState {
     /// Fills in the subnet, gateway and VXLAN ID of a network about to be created, checking a
     /// requested subnet against the other swarm networks.
     pub(crate) fn prepare_network(&self, n: &mut Network) -> Result<(), String> {
-        let taken: Vec<Subnet> = self
-            .networks
-            .values()
-            .filter_map(OverlayParams::of)
-            .map(|p| p.subnet)
-            .collect();
+        let taken = self.overlay_subnets();
         let cfg = n
             .ipam
             .as_ref()
@@ -270,15 +272,7 @@ impl ClusterState {
             }
             None => Ipv4Addr::from(subnet.first() + 1),
         };
-        let used: BTreeSet<u32> = self
-            .networks
-            .values()
-            .filter_map(OverlayParams::of)
-            .map(|p| p.vni)
-            .collect();
-        let vni = (FIRST_VNI..)
-            .find(|v| !used.contains(v))
-            .unwrap_or(FIRST_VNI);
+        let vni = self.free_vni(FIRST_VNI);
         n.ipam = Some(Ipam {
             driver: Some("default".into()),
             config: Some(vec![IpamConfig {
