@@ -46,8 +46,8 @@ DOCKER_HOSTIP=198.51.100.2
 HOSTIP=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 [ -n "$HOSTIP" ] || HOSTIP=$(ip -4 -o addr show scope global | awk '{split($4,a,"/"); print a[1]; exit}')
 PIDS=""
-nft list ruleset >"$W/nft.before"
-ip -o link | awk -F': ' '{print $2}' | sort >"$W/links.before"
+. tests/bench/hostcheck.sh
+host_state before
 
 cleanup() {
   # Every step runs even when an earlier one fails (a daemon already gone, say).
@@ -73,16 +73,8 @@ cleanup() {
     ip netns del "$NS" 2>/dev/null || true
   fi
   grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  nft list ruleset >"$W/nft.after" 2>/dev/null || true
-  ip -o link | awk -F': ' '{print $2}' | sort >"$W/links.after"
-  if ! cmp -s "$W/nft.before" "$W/nft.after"; then
-    echo "WARNING: nft ruleset differs from before the run (other tests may be running):"
-    diff "$W/nft.before" "$W/nft.after" | head -40
-  fi
-  if ! cmp -s "$W/links.before" "$W/links.after"; then
-    echo "WARNING: links differ from before the run:"
-    diff "$W/links.before" "$W/links.after" | head -20
-  fi
+  host_state after
+  host_state_check
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -120,13 +112,10 @@ i=0; until curl -fs "http://$REG/v2/" >/dev/null; do i=$((i+1)); [ $i -gt 100 ] 
 skopeo copy -q --dest-tls-verify=false "oci:$W/oci:latest" "docker://$REG/netbench:latest"
 export DOCKER_CONFIG="$W/docker-config"
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 # IPv4 address of container $2 on network $3, from `inspect` of CLI $1.
 ipof() {
   $1 inspect "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["NetworkSettings"]["Networks"][sys.argv[1]]["IPAddress"])' "$3"
 }
-# One field ("p50", "p99", "mean") of a netbench stats line on stdin.
-field() { awk -v k="$1" '{for (i=1;i<NF;i++) if ($i==k) {print $(i+1); exit}}'; }
 mbs() { awk '{print $1; exit}'; }
 
 # measure ENGINE CLI HOST-PREFIX HOST-IP SUBNET NET: every figure for one engine, as
