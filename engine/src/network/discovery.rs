@@ -69,6 +69,10 @@ impl NetworkService {
     /// Stops the listener of a removed network.
     pub(super) fn stop_dns(&self, network_id: &str) {
         self.inner.discovery.dns.stop_network(network_id);
+        self.inner
+            .discovery
+            .dns
+            .set_network_names(network_id, Vec::new());
         lock(&self.inner.discovery.registered).retain(|(n, _)| n != network_id);
     }
 

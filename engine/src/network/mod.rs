@@ -906,7 +906,7 @@ impl NetworkService {
         // Link first: a crash in between leaves a record whose bridge `open` re-creates,
         // never a bridge without a record.
         if let Some(dev) = r.vxlan() {
-            self.drop_mesh(&r.id);
+            self.drop_mesh(&r);
             self.del_link(&dev);
             self.forget_peers(&r.id);
         }

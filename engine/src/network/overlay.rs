@@ -24,6 +24,8 @@ pub const VNI_OPTION: &str = "com.docker.network.driver.overlay.vxlanid_list";
 pub const DATA_PORT: u16 = 4789;
 /// 1500 minus the 50 bytes VXLAN adds, so encapsulated frames fit the underlay.
 pub const MTU: u32 = 1450;
+/// The option marking the local part of the routing mesh's network.
+const INGRESS_OPTION: &str = "berth.overlay.ingress";
 /// The nftables table holding a container's VIP rules, inside its namespace.
 const LB_TABLE: &str = "berth-lb";
 
@@ -40,6 +42,8 @@ pub struct OverlaySpec {
     pub vni: u32,
     /// No way out.
     pub internal: bool,
+    /// The routing mesh's network.
+    pub ingress: bool,
     /// Labels (the swarm network ID among them).
     pub labels: HashMap<String, String>,
 }
@@ -127,6 +131,10 @@ impl NetworkService {
                     ("com.docker.network.driver.mtu".into(), MTU.to_string()),
                 ]
                 .into_iter()
+                .chain(
+                    spec.ingress
+                        .then(|| (INGRESS_OPTION.to_string(), "true".to_string())),
+                )
                 .collect(),
             ),
             ..Default::default()
@@ -283,10 +291,12 @@ impl NetworkService {
         format!("{}-mesh", self.inner.opts.table())
     }
 
-    /// Removes the routing mesh's rules (its network is going).
-    pub(super) fn drop_mesh(&self, network_id: &str) {
+    /// Removes the routing mesh's rules when `r`, going, is its network (also after a
+    /// restart, when nothing was applied by this process yet).
+    pub(super) fn drop_mesh(&self, r: &NetworkRecord) {
         let mut st = lock(&self.inner.overlay);
-        if st.mesh.as_ref().is_some_and(|(n, _, _)| n == network_id) {
+        let applied = st.mesh.as_ref().is_some_and(|(n, _, _)| *n == r.id);
+        if applied || r.options.get(INGRESS_OPTION).is_some_and(|v| v == "true") {
             st.mesh = None;
             super::nft::delete_table(&self.mesh_table());
         }

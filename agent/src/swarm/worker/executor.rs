@@ -732,6 +732,7 @@ async fn create_overlay(
         gateway: v.gateway,
         vni: v.vni,
         internal: v.internal,
+        ingress: v.ingress,
         labels,
     };
     net.ensure_overlay(spec).await.map_err(|e| e.to_string())?;
