@@ -313,6 +313,26 @@ impl NetworkService {
     }
 }
 
+/// The DNAT target spreading new connections over `backends` in turn (`None` without any).
+fn spread(backends: &[Ipv4Addr]) -> Option<String> {
+    match backends {
+        [] => None,
+        [one] => Some(one.to_string()),
+        many => {
+            let map: Vec<String> = many
+                .iter()
+                .enumerate()
+                .map(|(i, ip)| format!("{i} : {ip}"))
+                .collect();
+            Some(format!(
+                "numgen inc mod {} map {{ {} }}",
+                many.len(),
+                map.join(", ")
+            ))
+        }
+    }
+}
+
 /// The VIP table: DNAT on output spreading new connections over the backends, and a reject
 /// for a VIP with none (so clients fail at once instead of waiting on ARP).
 fn render_lb(vips: &[VirtualIp]) -> String {
@@ -323,25 +343,8 @@ fn render_lb(vips: &[VirtualIp]) -> String {
     );
     s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n");
     for v in vips {
-        match v.backends.as_slice() {
-            [] => {}
-            [one] => {
-                let _ = writeln!(s, "    ip daddr {} dnat to {one}", v.vip);
-            }
-            many => {
-                let map: Vec<String> = many
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ip)| format!("{i} : {ip}"))
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    "    ip daddr {} dnat to numgen inc mod {} map {{ {} }}",
-                    v.vip,
-                    many.len(),
-                    map.join(", ")
-                );
-            }
+        if let Some(to) = spread(&v.backends) {
+            let _ = writeln!(s, "    ip daddr {} dnat to {to}", v.vip);
         }
     }
     s.push_str("  }\n");
@@ -369,17 +372,8 @@ fn render_mesh(
 ) -> String {
     let mut dnat = String::new();
     for r in rules {
-        let to = match r.backends.as_slice() {
-            [] => continue,
-            [one] => one.to_string(),
-            many => {
-                let map: Vec<String> = many
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ip)| format!("{i} : {ip}"))
-                    .collect();
-                format!("numgen inc mod {} map {{ {} }}", many.len(), map.join(", "))
-            }
+        let Some(to) = spread(&r.backends) else {
+            continue;
         };
         let _ = writeln!(
             dnat,
@@ -435,5 +429,31 @@ mod tests {
         assert!(s.contains("ip daddr 10.0.1.3 dnat to 10.0.1.7"));
         assert!(s.contains("ip daddr 10.0.1.4 reject"));
         assert!(!s.contains("ip daddr 10.0.1.4 dnat"));
+    }
+
+    #[test]
+    fn mesh_rules_dnat_published_ports_and_snat_to_the_node() {
+        let ip = |d: u8| Ipv4Addr::new(10, 0, 0, d);
+        let rule = |published, backends| MeshRule {
+            protocol: "tcp".into(),
+            published,
+            target: 80,
+            backends,
+        };
+        let subnet: Ipv4Net = "10.0.0.0/24".parse().unwrap();
+        let s = render_mesh(
+            "berth-mesh",
+            "berth-abc",
+            subnet,
+            ip(2),
+            &[rule(8080, vec![ip(3), ip(4)]), rule(9090, vec![])],
+        );
+        assert!(s.contains(
+            "fib daddr type local tcp dport 8080 dnat to numgen inc mod 2 map { 0 : 10.0.0.3, 1 : 10.0.0.4 } : 80"
+        ));
+        assert!(!s.contains("dport 9090"));
+        assert!(s.contains(
+            "oifname \"berth-abc\" ct status dnat ip daddr 10.0.0.0/24 snat to 10.0.0.2"
+        ));
     }
 }
