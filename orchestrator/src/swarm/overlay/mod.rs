@@ -436,10 +436,7 @@ impl ClusterState {
                 .service
                 .endpoint
                 .get_or_insert_with(ServiceEndpoint::default);
-            let new = (!vips.is_empty()).then_some(vips);
-            if endpoint.virtual_ips != new {
-                endpoint.virtual_ips = new;
-            }
+            endpoint.virtual_ips = (!vips.is_empty()).then_some(vips);
         }
     }
 
